@@ -1,0 +1,118 @@
+"""The Adam update, as a small optimiser object with a picklable state.
+
+This module knows nothing about regression: it turns a gradient into a step.
+The state (step count, both moment estimates and the running powers of the
+decay rates) lives in :class:`AdamState`, a plain dataclass of numpy arrays and
+floats, so that it pickles and can be carried between calls or processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Adam", "AdamState"]
+
+Float64Array = NDArray[np.float64]
+
+
+@dataclass
+class AdamState:
+    """The state of one Adam run.
+
+    Attributes
+    ----------
+    t : int
+        Number of updates applied so far; the next update is number ``t + 1``.
+    moment1 : ndarray
+        Exponential moving average of the gradients (``m`` in Kingma & Ba).
+    moment2 : ndarray
+        Exponential moving average of the squared gradients (``v``).
+    beta1_power, beta2_power : float
+        ``beta1 ** t`` and ``beta2 ** t``, kept as running products so that the
+        bias corrections cost two multiplications per step.
+    """
+
+    t: int
+    moment1: Float64Array
+    moment2: Float64Array
+    beta1_power: float = 1.0
+    beta2_power: float = 1.0
+
+    @classmethod
+    def zeros(cls, shape: tuple[int, ...]) -> AdamState:
+        """A fresh state: no step taken, both moments zero."""
+        return cls(t=0, moment1=np.zeros(shape), moment2=np.zeros(shape))
+
+
+class Adam:
+    r"""Adam with a constant learning rate, updating parameters in place.
+
+    One call of :meth:`step` with gradient :math:`g` performs
+
+    .. math::
+
+        t &\leftarrow t + 1 \\
+        m &\leftarrow \beta_1 m + (1 - \beta_1)\, g \\
+        v &\leftarrow \beta_2 v + (1 - \beta_2)\, g^2 \\
+        \hat m &= m / (1 - \beta_1^t), \qquad \hat v = v / (1 - \beta_2^t) \\
+        w &\leftarrow w - \alpha\, \hat m / (\sqrt{\hat v} + \epsilon)
+
+    The bias-corrected :math:`\hat m, \hat v` are never written back into the
+    moments, :math:`t` starts at 1 on the first step, and :math:`\epsilon` is
+    added outside the square root, as in Kingma & Ba (2015) and
+    ``torch.optim.Adam``.
+
+    Parameters
+    ----------
+    alpha : float
+        Learning rate: the largest change a parameter can make in one step is
+        about ``alpha``.
+    beta1, beta2 : float in [0, 1)
+        Decay rates of the first and second moment estimates.
+    epsilon : float
+        Added to :math:`\sqrt{\hat v}` to keep the division finite.
+    state : AdamState
+        The state to continue; it is modified in place by :meth:`step`.
+    """
+
+    def __init__(
+        self,
+        alpha: float,
+        beta1: float,
+        beta2: float,
+        epsilon: float,
+        state: AdamState,
+    ) -> None:
+        self.alpha = float(alpha)
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
+        self.epsilon = float(epsilon)
+        self.state = state
+        self._buffer = np.empty_like(state.moment1)
+
+    def step(self, params: Float64Array, grad: Float64Array) -> None:
+        """Apply one Adam update to ``params`` (in place) for gradient ``grad``."""
+        s = self.state
+        buf = self._buffer
+        s.t += 1
+        s.beta1_power *= self.beta1
+        s.beta2_power *= self.beta2
+        # m <- beta1 m + (1 - beta1) g
+        s.moment1 *= self.beta1
+        np.multiply(grad, 1.0 - self.beta1, out=buf)
+        s.moment1 += buf
+        # v <- beta2 v + (1 - beta2) g^2
+        s.moment2 *= self.beta2
+        np.multiply(grad, grad, out=buf)
+        buf *= 1.0 - self.beta2
+        s.moment2 += buf
+        # w <- w - alpha * mhat / (sqrt(vhat) + eps), without storing mhat, vhat
+        np.multiply(s.moment2, 1.0 / (1.0 - s.beta2_power), out=buf)
+        np.sqrt(buf, out=buf)
+        buf += self.epsilon
+        np.divide(s.moment1, buf, out=buf)
+        buf *= self.alpha / (1.0 - s.beta1_power)
+        params -= buf
