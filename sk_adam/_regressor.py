@@ -147,7 +147,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         ``tol``.
 
     intercept_ : float or ndarray of shape (n_targets,)
-        Intercept (0.0 when ``fit_intercept=False``).
+        Intercept (0.0 when ``fit_intercept=False``), in the dtype of ``X``.
 
     n_iter_ : int
         Number of Adam iterations run by the last call to ``fit`` (>= 1).
@@ -289,12 +289,12 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         )
         # attributes are set together at the end: an interrupted fit leaves
         # the estimator as it was
+        coef = coef.astype(X.dtype, copy=False)
+        intercept = intercept.astype(X.dtype, copy=False)
         if y.ndim == 1:
-            coef, intercept = coef[0], float(intercept[0])
-        self.coef_ = coef.astype(X.dtype, copy=False)
-        self.intercept_ = (
-            intercept if np.isscalar(intercept) else intercept.astype(X.dtype)
-        )
+            coef, intercept = coef[0], intercept[0]
+        self.coef_ = coef
+        self.intercept_ = intercept
         self.loss_curve_ = curve
         self.n_iter_ = len(curve)
         self.best_iter_ = best_iter
@@ -377,26 +377,25 @@ def _to_original_units(params, problem, y_offset, y_scale, fit_intercept):
 
 
 def _run_adam(est, problem, params, y_scale):
-    """The Adam loop with its stopping rules; returns the kept iterate.
+    """Run Adam from ``params`` until a stopping rule fires.
 
-    Decisions are taken on the MSE divided by ``max(y_scale)**2`` so that
-    they stay finite where the MSE in squared units of ``y`` overflows.
+    Returns ``(kept_params, loss_curve, best_iter, reason)``. Decisions are
+    taken on the MSE divided by ``max(y_scale)**2``, so they stay finite where
+    the MSE in squared units of ``y`` overflows.
     """
-    max_iter = est.max_iter
     window = est.n_iter_no_change
-    unit = float(np.max(y_scale))
+    unit = np.max(y_scale)
     weights = (y_scale / unit) ** 2 / y_scale.size
-    tol = est.tol / unit**2
+    tol = est.tol / unit / unit  # may underflow to 0, never overflows
 
-    residual = np.empty_like(problem.Y_work)
+    residual = problem.residual(params, np.empty_like(problem.Y_work))
     grad = np.empty_like(params)
     adam = Adam(
         est.alpha, est.beta1, est.beta2, est.epsilon, AdamState.zeros(params.shape)
     )
-
-    problem.residual(params, residual)
-    loss = np.empty(max_iter + 1)
-    best = np.empty(max_iter + 1)
+    # loss[t], best[t]: MSE of iterate t and lowest MSE up to t (0 = start)
+    loss = np.empty(est.max_iter + 1)
+    best = np.empty(est.max_iter + 1)
     loss[0] = best[0] = problem.mse(residual) @ weights
     if not np.isfinite(loss[0]):
         raise ValueError(
@@ -406,64 +405,71 @@ def _run_adam(est, problem, params, y_scale):
         )
     best_params = params.copy()
     best_iter, reason, t = 0, "max_iter", 0
-    for t in range(1, max_iter + 1):
-        problem.gradient(residual, grad)
-        adam.step(params, grad)
-        problem.residual(params, residual)
-        current = problem.mse(residual) @ weights
-        loss[t] = current
-        if not np.isfinite(current):
-            reason = "diverged"
-            break
-        if current < best[t - 1]:
-            best[t] = current
-            best_params[...] = params
-            best_iter = t
-        else:
-            best[t] = best[t - 1]
-        if est.verbose:
-            _report(t, current * unit**2)
-        if current < tol:
-            reason = "tol"
-            break
-        if window is not None and t >= window:
-            if best[t - window] - best[t] <= est.stall_tol * best[t]:
-                reason = "stall"
+    # non-finite values are detected below; numpy need not warn about them
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, est.max_iter + 1):
+            problem.gradient(residual, grad)
+            adam.step(params, grad)
+            problem.residual(params, residual)
+            loss[t] = current = problem.mse(residual) @ weights
+            if not np.isfinite(current):
+                reason = "diverged"
                 break
+            best[t] = min(current, best[t - 1])
+            if current < best[t - 1]:
+                best_params[...] = params
+                best_iter = t
+            if est.verbose:
+                _report(t, current * unit * unit)
+            if current < tol:
+                reason = "tol"
+                break
+            if window is not None and t >= window:
+                if best[t - window] - best[t] <= est.stall_tol * best[t]:
+                    reason = "stall"
+                    break
+        curve = loss[1 : t + 1] * unit * unit
+        best_mse = best[t if reason != "diverged" else t - 1] * unit * unit
+        start_mse = loss[0] * unit * unit
 
     if est.verbose:
         print(
             f"Stopped at iteration {t} by the {reason} rule; keeping iteration "
-            f"{best_iter} with MSE {best[t] * unit**2:.6g}."
+            f"{best_iter} with MSE {best_mse:.6g}."
         )
-    curve = loss[1 : t + 1] * unit**2
+    _warn_if_unconverged(est, reason, t, best_iter, curve, start_mse)
+    if reason == "tol":
+        return params, curve, t, reason
+    return best_params, curve, best_iter, reason
+
+
+def _warn_if_unconverged(est, reason, t, best_iter, curve, start_mse):
     if reason == "diverged":
         warnings.warn(
             f"Adam diverged at iteration {t}: the training MSE became "
-            f"{loss[t]}. The coefficients of iteration {best_iter} (the best "
+            f"{curve[-1]}. The coefficients of iteration {best_iter} (the best "
             f"finite ones) are kept. Reduce alpha (now {est.alpha}) or use "
             f"standardize=True.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=5,  # the caller of fit
         )
     elif reason == "max_iter":
         warnings.warn(
-            f"Adam reached max_iter={max_iter} before the MSE fell below "
+            f"Adam reached max_iter={est.max_iter} before the MSE fell below "
             f"tol={est.tol} or stopped improving (n_iter_no_change="
-            f"{window}, stall_tol={est.stall_tol}). Increase max_iter, or "
-            f"alpha if the loss curve is still falling steadily.",
+            f"{est.n_iter_no_change}, stall_tol={est.stall_tol}). Increase "
+            f"max_iter, or alpha if the loss curve is still falling steadily.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=5,  # the caller of fit
         )
-    if reason != "tol" and best_iter == 0 and best[0] > 0:
+    if reason != "tol" and best_iter == 0 and np.min(curve) > start_mse * (1 + 1e-8):
         warnings.warn(
             f"No Adam iteration improved on the starting point (MSE "
-            f"{best[0] * unit**2:.6g}); the starting coefficients are kept. "
+            f"{start_mse:.6g}); the starting coefficients are kept. "
             f"alpha={est.alpha} is probably far too large for this data.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=5,  # the caller of fit
         )
-    return best_params if reason != "tol" else params, curve, best_iter, reason
 
 
 def _report(t, mse):
