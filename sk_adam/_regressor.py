@@ -181,7 +181,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
     >>> adam = AdamRegressor().fit(X, y)
     >>> ols = LinearRegression().fit(X, y)
     >>> print(f"{adam.score(X, y):.6f} {ols.score(X, y):.6f}")
-    0.517749 0.517749
+    0.517748 0.517748
     >>> adam.stop_reason_
     'stall'
     """

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sk_adam import AdamRegressor
@@ -157,5 +157,6 @@ def test_float32_is_not_upcast_into_a_copy(monkeypatch):
         original(self, X, *args, **kwargs)
 
     monkeypatch.setattr(_regressor.LeastSquares, "__init__", spy)
-    AdamRegressor(max_iter=5, n_iter_no_change=None).fit(X, Y_OK)
+    with pytest.warns(ConvergenceWarning):
+        AdamRegressor(max_iter=5, n_iter_no_change=None).fit(X, Y_OK)
     assert seen[0] is X

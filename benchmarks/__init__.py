@@ -1,0 +1,1 @@
+"""Benchmarks of sk-adam against its peers; run with ``python -m benchmarks``."""
