@@ -1,25 +1,49 @@
-"""The weighted least-squares datafit: statistics, residuals, gradient, MSE.
+"""The weighted least-squares datafit: statistics, gradient and MSE.
 
 Everything the solver needs to know about the data lives here, apart from the
 optimiser (:mod:`sk_adam._adam`) and the estimator (:mod:`sk_adam._regressor`).
 
-Notation: ``X`` is ``(n, d)``, dense or scipy sparse, float32 or float64 and is
-never copied or modified; ``Y`` is ``(n, k)``; ``s`` are the sample weights
-normalised to sum to one. The problem is solved in *working coordinates*
+Notation: ``X`` is ``(n, d)``, dense or scipy sparse, float32 or float64, and
+is never copied whole or modified; ``Y`` is ``(n, k)``; ``s`` are the sample
+weights normalised to sum to one. The problem is solved in *working
+coordinates*
 
 .. math::
 
     \\tilde x_j = (x_j - \\mu_j) / \\sigma_j, \\qquad
     \\tilde y_k = (y_k - \\nu_k) / \\tau_k,
 
-where the offsets and scales are either the weighted means and standard
-deviations (``standardize=True``) or zeros and ones (``standardize=False``).
-The centred and scaled matrix is never formed: products with
-:math:`\\tilde X` are computed from products with ``X``.
+where the offsets and scales are the weighted means and standard deviations
+(``standardize=True``; root mean squares and no offsets without an intercept)
+or zeros and ones (``standardize=False``). Per target the objective is
+
+.. math::
+
+    f_k(w, b) = \\tfrac12 \\sum_i s_i
+    (\\tilde y_{ik} - \\tilde x_i \\cdot w_k - b_k)^2 ,
+
+where the intercept ``b`` is a parameter only when it is fitted without
+standardization (otherwise the centring makes it exact). The parameters are
+packed in one ``(p, k)`` array, ``p = d + 1`` with the intercept in the last
+row, ``p = d`` without.
+
+Two implementations of the same objective:
+
+:class:`DirectLeastSquares`
+    Products with ``X`` at every evaluation, ``O(nnz(X) k)``; the centring and
+    scaling are applied implicitly, so ``X`` is used as given.
+:class:`GramLeastSquares`
+    The sufficient statistics :math:`G = \\tilde X^\\top S \\tilde X`,
+    :math:`c = \\tilde X^\\top S \\tilde Y` and :math:`\\tilde Y^\\top S \\tilde
+    Y`, computed in one blockwise pass over ``X``; every evaluation then costs
+    ``O(p^2 k)`` whatever ``n`` is.
+
+:func:`least_squares_problem` builds one of them and chooses between them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,27 +52,60 @@ from numpy.typing import NDArray
 
 Array = NDArray[np.floating]
 Float64Array = NDArray[np.float64]
+Matrix = Array | sp.sparray | sp.spmatrix
 
-#: Rows per block when reducing over a dense ``X``; bounds temporaries to
-#: about ``_BLOCK_BYTES`` whatever ``n`` is.
+#: Upper bound on the float64 row block used when reducing over ``X``.
 _BLOCK_BYTES = 4 * 2**20
+#: A column whose spread is below this fraction of its mean is constant.
+_CONSTANT_RTOL = 1e3 * np.finfo(np.float64).eps
+#: Largest (mean / std)^2 for which the sparse Gram matrix may be centred by
+#: the formula X'SX - mu mu' (it loses log10 of this many digits).
+_SPARSE_CENTERING_RATIO = 1e4
+#: precompute="auto": no Gram matrix above this many features.
+_AUTO_MAX_FEATURES = 2048
 
 
-def _row_blocks(n_rows: int, n_cols: int):
-    step = max(1, _BLOCK_BYTES // (8 * max(n_cols, 1)))
-    for start in range(0, n_rows, step):
-        yield slice(start, min(start + step, n_rows))
+def _row_blocks(X: Matrix) -> Iterator[slice]:
+    """Row slices whose float64 copy stays below the block budget.
+
+    The budget shrinks with small ``X`` so that a block never costs more than
+    a sixteenth of the data (and at least a few thousand values).
+    """
+    n, d = X.shape
+    nbytes = X.nbytes if not sp.issparse(X) else 8 * n * d
+    budget = min(_BLOCK_BYTES, max(nbytes // 16, 2**15))
+    step = max(1, budget // (8 * max(d, 1)))
+    for start in range(0, n, step):
+        yield slice(start, min(start + step, n))
+
+
+def _block(X: Array, rows: slice, out: Float64Array) -> Float64Array:
+    """Rows of dense X as float64: a view when possible, else a copy."""
+    if X.dtype == np.float64:
+        return X[rows]
+    view = out[: rows.stop - rows.start]
+    view[...] = X[rows]
+    return view
+
+
+def _block_buffer(X: Matrix) -> Float64Array:
+    first = next(_row_blocks(X))
+    return np.empty((first.stop - first.start, X.shape[1]))
+
+
+def _varying(spread: Float64Array, offset: Float64Array) -> NDArray[np.bool_]:
+    return (spread > 0) & (spread > _CONSTANT_RTOL * np.abs(offset))
 
 
 def column_stats(
-    X: Array | sp.sparray | sp.spmatrix, s: Float64Array, center: bool
+    X: Matrix, s: Float64Array, center: bool
 ) -> tuple[Float64Array, Float64Array, NDArray[np.bool_]]:
     """Weighted offsets, scales and the non-constant mask of the columns of X.
 
     Parameters
     ----------
     X : {ndarray, sparse matrix} of shape (n, d)
-        The data; read block by block (dense) or through its non-zeros
+        The data; read block by block (dense) or through its stored entries
         (sparse), accumulated in float64, never copied whole.
     s : ndarray of shape (n,)
         Sample weights summing to one.
@@ -69,93 +126,152 @@ def column_stats(
     -----
     The spread is computed from centred values (two passes), never as
     ``E[x^2] - E[x]^2``, which cancels catastrophically for columns such as
-    years or large offsets with a small spread. Values are divided by the
-    column's largest magnitude before squaring, so values whose squares would
-    overflow still give a finite scale.
+    years or large offsets with a small spread. Where squares overflow, the
+    values are divided by the column's largest magnitude first.
     """
-    n_rows, d = X.shape
     if sp.issparse(X):
-        offset, spread, maxabs = _sparse_column_stats(X, s, center)
+        offset, spread = _sparse_column_stats(X, s, center)
     else:
-        offset = np.zeros(d)
-        maxabs = np.zeros(d)
-        for rows in _row_blocks(n_rows, d):
-            block = np.asarray(X[rows], dtype=np.float64)
-            if center:
-                offset += s[rows] @ block
-            np.maximum(maxabs, np.abs(block).max(axis=0), out=maxabs)
-        ref = np.where(maxabs > 0, maxabs, 1.0)
-        sq = np.zeros(d)
-        for rows in _row_blocks(n_rows, d):
-            block = np.asarray(X[rows], dtype=np.float64)
-            block = (block - offset) / ref
-            sq += s[rows] @ (block * block)
-        spread = ref * np.sqrt(sq)
-    varying = spread > 1e3 * np.finfo(np.float64).eps * np.abs(offset)
-    varying &= spread > 0
-    scale = np.where(varying, spread, 1.0)
-    return offset, scale, varying
+        offset = _dense_mean(X, s) if center else np.zeros(X.shape[1])
+        spread = _dense_spread(X, s, offset, ref=None)
+        if not np.all(np.isfinite(spread)):
+            ref = _dense_maxabs(X)
+            spread = _dense_spread(X, s, offset, ref=np.where(ref > 0, ref, 1.0))
+    varying = _varying(spread, offset)
+    return offset, np.where(varying, spread, 1.0), varying
 
 
-def _sparse_column_stats(X, s, center):
-    """Column statistics from the stored entries of a CSR or CSC matrix."""
-    n_rows, d = X.shape
+def _dense_mean(X, s):
+    buf = _block_buffer(X)
+    total = np.zeros(X.shape[1])
+    for rows in _row_blocks(X):
+        total += s[rows] @ _block(X, rows, buf)
+    return total
+
+
+def _dense_maxabs(X):
+    out = np.zeros(X.shape[1])
+    for rows in _row_blocks(X):
+        np.maximum(out, np.abs(X[rows]).max(axis=0), out=out)
+    return out
+
+
+def _dense_spread(X, s, offset, ref):
+    buf = _block_buffer(X)
+    sq = np.zeros(X.shape[1])
+    for rows in _row_blocks(X):
+        block = np.subtract(X[rows], offset, out=buf[: rows.stop - rows.start])
+        if ref is not None:
+            block /= ref
+        block *= block
+        sq += s[rows] @ block
+    return np.sqrt(sq) if ref is None else ref * np.sqrt(sq)
+
+
+def _sparse_entries(X):
+    """(rows, cols, float64 values) of the stored entries, duplicates summed."""
+    if X.format not in ("csr", "csc"):
+        X = sp.csr_array(X)
     if not X.has_canonical_format:  # duplicates would be counted apart
         X = X.copy()
         X.sum_duplicates()
+    n, d = X.shape
     if X.format == "csc":
-        col = np.repeat(np.arange(d), np.diff(X.indptr))
-        rows = X.indices
-    elif X.format == "csr":
-        col = X.indices
-        rows = np.repeat(np.arange(n_rows), np.diff(X.indptr))
+        cols, rows = np.repeat(np.arange(d), np.diff(X.indptr)), X.indices
     else:
-        return _sparse_column_stats(sp.csr_array(X), s, center)
-    data = np.asarray(X.data, dtype=np.float64)
+        cols, rows = X.indices, np.repeat(np.arange(n), np.diff(X.indptr))
+    return rows, cols, np.asarray(X.data, dtype=np.float64)
+
+
+def _sparse_column_stats(X, s, center):
+    d = X.shape[1]
+    rows, cols, data = _sparse_entries(X)
     w = s[rows]
     maxabs = np.zeros(d)
-    np.maximum.at(maxabs, col, np.abs(data))
-    offset = np.bincount(col, weights=w * data, minlength=d) if center else np.zeros(d)
+    np.maximum.at(maxabs, cols, np.abs(data))
+    offset = np.bincount(cols, weights=w * data, minlength=d) if center else np.zeros(d)
     ref = np.where(maxabs > 0, maxabs, 1.0)
-    # stored entries contribute s (x - mu)^2; implicit zeros contribute s mu^2
-    dev = (data - offset[col]) / ref[col]
-    sq = np.bincount(col, weights=w * dev * dev, minlength=d)
-    w_stored = np.bincount(col, weights=w, minlength=d)
-    sq += np.clip(1.0 - w_stored, 0.0, None) * (offset / ref) ** 2
-    return offset, ref * np.sqrt(sq), maxabs
+    # stored entries contribute s (x - mu)^2, implicit zeros s mu^2
+    dev = (data - offset[cols]) / ref[cols]
+    sq = np.bincount(cols, weights=w * dev * dev, minlength=d)
+    stored_weight = np.bincount(cols, weights=w, minlength=d)
+    sq += np.clip(1.0 - stored_weight, 0.0, None) * (offset / ref) ** 2
+    return offset, ref * np.sqrt(sq)
+
+
+def use_gram(X: Matrix, precompute: bool | str) -> bool:
+    """Whether to solve from the Gram matrix (``precompute='auto'`` rule).
+
+    The Gram path costs one pass over ``X`` (``O(n d^2)`` dense) and then
+    ``O(d^2)`` per iteration; the direct path costs ``O(nnz(X))`` per
+    iteration. ``'auto'`` takes the Gram path when the ``d x d`` matrix is
+    small next to the data (``n >= 4 d`` and ``d <= 2048``) and, for sparse
+    ``X``, when an iteration on it is no dearer than on the stored entries
+    (``d^2 <= 2 nnz``).
+    """
+    if precompute != "auto":
+        return bool(precompute)
+    n, d = X.shape
+    if d > _AUTO_MAX_FEATURES or n < 4 * d:
+        return False
+    return not sp.issparse(X) or d * d <= 2 * X.nnz
+
+
+def least_squares_problem(
+    X: Matrix,
+    Y: Float64Array,
+    s: Float64Array,
+    *,
+    fit_intercept: bool,
+    standardize: bool,
+    precompute: bool | str,
+) -> tuple[DirectLeastSquares | GramLeastSquares, Float64Array, Float64Array]:
+    """Build the working-coordinate problem.
+
+    Returns the problem and the target offsets and scales ``(nu, tau)``.
+    """
+    # overflow is detected (and worked around, or reported) by the callers
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _least_squares_problem(X, Y, s, fit_intercept, standardize, precompute)
+
+
+def _least_squares_problem(X, Y, s, fit_intercept, standardize, precompute):
+    n_targets = Y.shape[1]
+    center = standardize and fit_intercept
+    if standardize:
+        y_offset, y_scale, _ = column_stats(Y, s, fit_intercept)
+    else:
+        y_offset, y_scale = np.zeros(n_targets), np.ones(n_targets)
+    intercept = fit_intercept and not standardize
+    if use_gram(X, precompute):
+        problem = GramLeastSquares.from_data(
+            X, Y, s, y_offset, y_scale, center, standardize, intercept
+        )
+    else:
+        d = X.shape[1]
+        if standardize:
+            x_offset, x_scale, varying = column_stats(X, s, center)
+        else:
+            x_offset, x_scale = np.zeros(d), np.ones(d)
+            varying = np.ones(d, dtype=bool)
+        problem = DirectLeastSquares(
+            X, (Y - y_offset) / y_scale, s, x_offset, x_scale, varying, intercept
+        )
+    return problem, y_offset, y_scale
 
 
 @dataclass
-class LeastSquares:
-    """Weighted least squares of ``Y`` on ``X`` in working coordinates.
+class DirectLeastSquares:
+    """The objective evaluated with products with ``X`` (see module notes).
 
-    The objective per target ``k`` is
-
-    .. math::
-
-        f_k(w, b) = \\tfrac12 \\sum_i s_i
-        (\\tilde y_{ik} - \\tilde x_i \\cdot w_k - b_k)^2,
-        \\qquad \\sum_i s_i = 1,
-
-    and :meth:`gradient` returns its gradient for all targets at once. The
-    parameters are packed in one ``(d + 1, k)`` array when the intercept ``b``
-    is optimised (its row last), ``(d, k)`` otherwise.
-
-    Parameters
-    ----------
-    X : {ndarray, sparse matrix} of shape (n, d)
-    Y_work : ndarray of shape (n, k), float64
-        The targets in working coordinates.
-    s : ndarray of shape (n,)
-        Sample weights summing to one.
-    x_offset, x_scale : ndarray of shape (d,)
-    varying : ndarray of bool of shape (d,)
-        Gradient entries of non-varying columns are set to exactly zero.
-    intercept : bool
-        Whether the intercept is a parameter of the optimisation.
+    :meth:`evaluate` returns the per-target MSE at ``params`` and keeps the
+    weighted residuals that the next :meth:`gradient` needs, so one iteration
+    costs one product with ``X`` and one with ``X.T``. Products are computed
+    in ``X``'s own dtype (float32 stays float32: no upcast copy of ``X``);
+    everything else is float64 and preallocated.
     """
 
-    X: Array | sp.sparray | sp.spmatrix
+    X: Matrix
     Y_work: Float64Array
     s: Float64Array
     x_offset: Float64Array
@@ -165,55 +281,261 @@ class LeastSquares:
 
     def __post_init__(self) -> None:
         n, k = self.Y_work.shape
-        self.n_params = self.X.shape[1] + int(self.intercept)
-        self._dtype = self.X.dtype
-        self._native = self._dtype == np.float64
-        # products with X are computed in X's own dtype (no upcast copy of X)
-        self._pred = None if self._native else np.empty((n, k), self._dtype)
-        self._xtz = None if self._native else np.empty((self.n_params, k), self._dtype)
-        self._weighted = np.empty((n, k), dtype=self._dtype)
+        d = self.X.shape[1]
+        self.n_params = d + int(self.intercept)
+        self._sparse = sp.issparse(self.X)
+        self._native = self.X.dtype == np.float64
         self._center = bool(np.any(self.x_offset))
+        self._offset_col = self.x_offset[:, None]
+        self._neg_scale_col = -self.x_scale[:, None]
+        self._constant = np.flatnonzero(~self.varying)
+        dtype = self.X.dtype
+        self._u = np.empty((d, k))
+        self._u_native = self._u if self._native else np.empty((d, k), dtype)
+        self._pred = np.empty((n, k), dtype)
+        self._residual = np.empty((n, k))
+        self._weighted = np.empty((n, k))
+        self._weighted_native = (
+            self._weighted if self._native else np.empty((n, k), dtype)
+        )
+        self._xtz = np.empty((d, k), dtype)
+        self._shift = np.empty(k)
+        self._total = np.empty(k)
+        self._mse = np.empty(k)
+        self._dk = np.empty((d, k))
 
-    def residual(self, params: Float64Array, out: Float64Array) -> Float64Array:
-        """``out = Y_work - prediction(params)``, shape ``(n, k)``."""
+    def evaluate(self, params: Float64Array) -> Float64Array:
+        """Per-target weighted MSE (working units) at ``params``."""
         d = self.X.shape[1]
-        u = params[:d] / self.x_scale[:, None]
-        shift = self.x_offset @ u if self._center else 0.0
-        if self.intercept:
-            shift = shift - params[d]
-        u = u.astype(self._dtype, copy=False)
-        if sp.issparse(self.X):
-            out[...] = self.X @ u
-        elif self._native:
-            np.matmul(self.X, u, out=out)
+        u = np.divide(params[:d], self.x_scale[:, None], out=self._u)
+        if not self._native:
+            self._u_native[...] = u
+        if self._sparse:
+            pred = self.X @ self._u_native
         else:
-            np.matmul(self.X, u, out=self._pred)
-            out[...] = self._pred
-        out -= shift
-        np.subtract(self.Y_work, out, out=out)
+            pred = np.matmul(self.X, self._u_native, out=self._pred)
+        r = np.subtract(self.Y_work, pred, out=self._residual)
+        if self._center or self.intercept:
+            shift = np.matmul(self.x_offset, u, out=self._shift)
+            if self.intercept:
+                shift -= params[d]
+            r += shift
+        z = np.multiply(self.s[:, None], r, out=self._weighted)
+        return np.einsum("ik,ik->k", z, r, out=self._mse)
+
+    def gradient(self, out: Float64Array) -> Float64Array:
+        """Gradient at the parameters of the last :meth:`evaluate`."""
+        d = self.X.shape[1]
+        z = self._weighted
+        if not self._native:
+            self._weighted_native[...] = z
+        if self._sparse:
+            out[:d] = self.X.T @ self._weighted_native
+        elif self._native:
+            np.matmul(self.X.T, z, out=out[:d])
+        else:
+            np.matmul(self.X.T, self._weighted_native, out=self._xtz)
+            out[:d] = self._xtz
+        if self._center or self.intercept:
+            total = np.sum(z, axis=0, out=self._total)
+            if self._center:
+                out[:d] -= np.multiply(self._offset_col, total, out=self._dk)
+            if self.intercept:
+                np.negative(total, out=out[d])
+        np.divide(out[:d], self._neg_scale_col, out=out[:d])
+        if self._constant.size:
+            out[self._constant] = 0.0
         return out
 
-    def gradient(self, residual: Float64Array, out: Float64Array) -> Float64Array:
-        """Gradient of the objective with respect to ``params``, into ``out``."""
-        d = self.X.shape[1]
-        weighted = self._weighted
-        np.multiply(self.s[:, None], residual, out=weighted, casting="unsafe")
-        if sp.issparse(self.X):
-            out[:d] = self.X.T @ weighted
-        elif self._native:
-            np.matmul(self.X.T, weighted, out=out[:d])
-        else:
-            np.matmul(self.X.T, weighted, out=self._xtz[:d])
-            out[:d] = self._xtz[:d]
-        total = np.einsum("i,ik->k", self.s, residual)
-        if self._center:
-            out[:d] -= self.x_offset[:, None] * total
-        out[:d] /= -self.x_scale[:, None]
-        out[:d][~self.varying] = 0.0
-        if self.intercept:
-            out[d] = -total
-        return out
 
-    def mse(self, residual: Float64Array) -> Float64Array:
-        """Weighted mean squared residual per target (working units)."""
-        return np.einsum("i,ik,ik->k", self.s, residual, residual)
+@dataclass
+class GramLeastSquares:
+    """The objective evaluated from its sufficient statistics.
+
+    Attributes
+    ----------
+    gram : ndarray of shape (p, p)
+        :math:`\\tilde X^\\top S \\tilde X`, with the intercept's row and
+        column (the weighted column sums, and 1) when it is a parameter.
+    cross : ndarray of shape (p, k)
+        :math:`\\tilde X^\\top S \\tilde Y` (and the weighted target sums).
+    yy : ndarray of shape (k,)
+        :math:`\\sum_i s_i \\tilde y_{ik}^2`.
+    x_offset, x_scale, varying : ndarray of shape (d,)
+        As returned by :func:`column_stats`.
+
+    Notes
+    -----
+    The MSE ``yy - 2 w.c + w.G w`` cancels near the optimum: evaluated as
+    written it is accurate only to about ``1e-16 * yy`` in absolute terms, and
+    coefficients chosen by comparing such values would be resolved only to
+    the square root of that. So each target keeps an *anchor*, the best point
+    evaluated so far, and a new point ``w = a + delta`` is evaluated as
+
+    .. math::
+
+        \\mathrm{MSE}(w) = \\mathrm{MSE}(a)
+        + \\delta^\top \\left(2 (G a - c) + G w - G a\right),
+
+    whose error shrinks with ``delta``. Comparisons between nearby iterates
+    are then as precise as the gradient, while the absolute level keeps the
+    ``1e-16 * yy`` error of the first evaluation (so a value may be a tiny
+    negative number for an exact fit).
+    """
+
+    gram: Float64Array
+    cross: Float64Array
+    yy: Float64Array
+    x_offset: Float64Array
+    x_scale: Float64Array
+    varying: NDArray[np.bool_]
+    intercept: bool
+
+    def __post_init__(self) -> None:
+        p, k = self.cross.shape
+        self.n_params = p
+        self._gp = np.empty((p, k))
+        self._delta = np.empty((p, k))
+        self._tmp = np.empty((p, k))
+        self._mse = np.empty(k)
+        self._anchor: Float64Array | None = None
+
+    def _set_anchor(self, params, gp, mse, which=slice(None)):
+        self._anchor[:, which] = params[:, which]
+        self._anchor_gp[:, which] = gp[:, which]
+        self._anchor_grad2[:, which] = 2.0 * (gp[:, which] - self.cross[:, which])
+        self._anchor_mse[which] = mse[which]
+
+    @classmethod
+    def from_data(cls, X, Y, s, y_offset, y_scale, center, scale, intercept):
+        """Compute the statistics in one pass over ``X`` (two with centring).
+
+        Dense ``X`` (and sparse ``X`` whose columns have large offsets) is
+        centred inside each row block before the products, never through the
+        cancelling formula ``X'SX - mu mu'``; everything accumulates in
+        float64.
+        """
+        d = X.shape[1]
+        ref = np.ones(d)
+        if sp.issparse(X):
+            offset, spread = _sparse_column_stats(X, s, center)
+            if center and _needs_exact_centering(offset, spread):
+                stats = _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref)
+            else:
+                stats = _gram_sparse(X, Y, s, y_offset, y_scale, offset)
+        else:
+            offset = _dense_mean(X, s) if center else np.zeros(d)
+            stats = _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref)
+            if scale and not np.all(np.isfinite(np.diag(stats[0]))):
+                # squares overflow: redo on values divided by the largest one
+                ref = _dense_maxabs(X)
+                ref[ref == 0] = 1.0
+                stats = _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref)
+            spread = ref * np.sqrt(np.clip(np.diag(stats[0]), 0.0, None))
+        gram, cross, colsum = stats
+        varying = _varying(spread, offset) if scale else np.ones(d, dtype=bool)
+        x_scale = np.where(varying, spread, 1.0) if scale else np.ones(d)
+        factor = ref / x_scale
+        gram *= np.outer(factor, factor)
+        cross *= factor[:, None]
+        gram[~varying] = 0.0
+        gram[:, ~varying] = 0.0
+        cross[~varying] = 0.0
+        Y_work = (Y - y_offset) / y_scale
+        yy = np.einsum("i,ik,ik->k", s, Y_work, Y_work)
+        if intercept:
+            colsum = colsum * ref
+            gram = np.block(
+                [[gram, colsum[:, None]], [colsum[None, :], np.ones((1, 1))]]
+            )
+            cross = np.vstack([cross, s @ Y_work])
+        return cls(gram, cross, yy, offset, x_scale, varying, intercept)
+
+    def evaluate(self, params: Float64Array) -> Float64Array:
+        """Per-target weighted MSE (working units) at ``params``."""
+        gp = np.matmul(self.gram, params, out=self._gp)
+        mse = self._mse
+        if self._anchor is None:  # first evaluation: the formula as written
+            np.subtract(gp, 2.0 * self.cross, out=self._tmp)
+            np.einsum("jk,jk->k", params, self._tmp, out=mse)
+            mse += self.yy
+            self._anchor = np.empty_like(params)
+            self._anchor_gp = np.empty_like(params)
+            self._anchor_grad2 = np.empty_like(params)
+            self._anchor_mse = np.empty_like(mse)
+            self._set_anchor(params, gp, mse)
+            return mse
+        delta = np.subtract(params, self._anchor, out=self._delta)
+        tmp = np.subtract(gp, self._anchor_gp, out=self._tmp)
+        tmp += self._anchor_grad2
+        np.einsum("jk,jk->k", delta, tmp, out=mse)
+        mse += self._anchor_mse
+        improved = mse < self._anchor_mse
+        if improved.any():
+            self._set_anchor(params, gp, mse, improved)
+        return mse
+
+    def gradient(self, out: Float64Array) -> Float64Array:
+        """Gradient at the parameters of the last :meth:`evaluate`."""
+        return np.subtract(self._gp, self.cross, out=out)
+
+
+def _needs_exact_centering(offset, spread):
+    ratio = np.divide(offset**2, spread**2, out=np.zeros_like(offset), where=spread > 0)
+    return bool(np.any(ratio > _SPARSE_CENTERING_RATIO))
+
+
+def _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref):
+    """Statistics of ``(x - offset) / ref`` against the working targets.
+
+    Returns ``(gram, cross, colsum)``, ``colsum = sum_i s_i (x_i - offset) /
+    ref``. Each row block is copied once into a float64 buffer, centred there
+    (exact, whatever the offsets) and multiplied by BLAS; the temporaries are
+    one block and the ``d x d`` result.
+    """
+    d, k = X.shape[1], Y.shape[1]
+    gram = np.zeros((d, d))
+    cross = np.zeros((d, k))
+    colsum = np.zeros(d)
+    buf = _block_buffer(X)
+    uniform = bool(np.all(s == s[0]))
+    scaled = bool(np.any(ref != 1.0))
+    for rows in _row_blocks(X):
+        out = buf[: rows.stop - rows.start]
+        if sp.issparse(X):
+            X[rows].toarray(out=out)
+            out -= offset
+        else:
+            np.subtract(X[rows], offset, out=out)
+        if scaled:
+            out /= ref
+        colsum += s[rows] @ out
+        y_block = (Y[rows] - y_offset) / y_scale
+        if not uniform:
+            root = np.sqrt(s[rows])[:, None]
+            out *= root
+            y_block *= root
+        gram += out.T @ out
+        cross += out.T @ y_block
+    if uniform:
+        gram *= s[0]
+        cross *= s[0]
+    return gram, cross, colsum
+
+
+def _gram_sparse(X, Y, s, y_offset, y_scale, offset):
+    """Gram statistics from sparse products; centring by the formula.
+
+    Only used where the formula is accurate: every column's squared mean is
+    at most ``_SPARSE_CENTERING_RATIO`` times its variance.
+    """
+    X = X if X.format in ("csr", "csc") else sp.csr_array(X)
+    weighted = sp.csr_array(X.multiply(s[:, None]))
+    gram = np.asarray((X.T @ weighted).toarray(), dtype=np.float64)
+    Y_work = (Y - y_offset) / y_scale
+    cross = np.asarray(weighted.T @ Y_work, dtype=np.float64)
+    colsum = np.asarray(weighted.sum(axis=0), dtype=np.float64).ravel()
+    if np.any(offset):
+        gram -= np.outer(offset, offset)
+        cross -= np.outer(offset, s @ Y_work)
+    return gram, cross, colsum

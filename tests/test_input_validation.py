@@ -144,19 +144,22 @@ def test_read_only_memmap(tmp_path):
     assert np.all(np.isfinite(est.predict(X)))
 
 
-def test_float32_is_not_upcast_into_a_copy(monkeypatch):
+@pytest.mark.parametrize("precompute", [True, False])
+def test_float32_is_not_upcast_into_a_copy(monkeypatch, precompute):
     # validate_data must hand the caller's float32 array through as is
     X = X_OK.astype(np.float32)
     seen = []
     from sk_adam import _regressor
 
-    original = _regressor.LeastSquares.__init__
+    original = _regressor.least_squares_problem
 
-    def spy(self, X, *args, **kwargs):
+    def spy(X, *args, **kwargs):
         seen.append(X)
-        original(self, X, *args, **kwargs)
+        return original(X, *args, **kwargs)
 
-    monkeypatch.setattr(_regressor.LeastSquares, "__init__", spy)
+    monkeypatch.setattr(_regressor, "least_squares_problem", spy)
+    est = AdamRegressor(max_iter=5, n_iter_no_change=None, precompute=precompute)
     with pytest.warns(ConvergenceWarning):
-        AdamRegressor(max_iter=5, n_iter_no_change=None).fit(X, Y_OK)
+        est.fit(X, Y_OK)
     assert seen[0] is X
+    assert est.precomputed_ is precompute

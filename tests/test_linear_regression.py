@@ -89,15 +89,20 @@ def test_coefficients_match_lstsq(standardize, fit_intercept, container, weights
 
 
 @pytest.mark.parametrize("container", [np.asarray, sp.csr_array])
-def test_tight_tol_on_noise_free_data(container):
-    # y is exactly linear: the MSE can reach any tolerance, and the tol rule
-    # stops there
+@pytest.mark.parametrize("precompute, tol", [(False, 1e-16), (True, 1e-14)])
+def test_tight_tol_on_noise_free_data(container, precompute, tol):
+    # y is exactly linear: the MSE can reach any tolerance on the direct path,
+    # and down to round-off of the statistics (~1e-15 var(y)) on the Gram path
     X, y = _data(seed=3, noise=0.0)
-    est = AdamRegressor(tol=1e-16 * y.var()).fit(container(X), y)
+    est = AdamRegressor(tol=tol * y.var(), precompute=precompute)
+    est.fit(container(X), y)
     assert est.stop_reason_ == "tol"
+    assert est.precomputed_ is precompute
     ols = LinearRegression().fit(X, y)
     assert_allclose(est.coef_, ols.coef_, rtol=1e-6)
-    assert_allclose(est.intercept_, ols.intercept_, rtol=1e-6)
+    # the intercept, y's mean minus the offsets times the coefficients, is
+    # compared in units of y's spread
+    assert abs(est.intercept_ - ols.intercept_) < 1e-6 * y.std()
 
 
 @pytest.mark.parametrize("standardize", [True, False])
@@ -131,9 +136,12 @@ def test_sample_weights_equal_repeated_rows():
     sw = np.random.RandomState(0).randint(0, 4, len(y))
     weighted = AdamRegressor().fit(X, y, sample_weight=sw)
     repeated = AdamRegressor().fit(np.repeat(X, sw, axis=0), np.repeat(y, sw))
-    assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-9)
-    assert_allclose(weighted.intercept_, repeated.intercept_, rtol=1e-9)
+    # the descent is the same to round-off...
     assert_allclose(weighted.loss_curve_[:50], repeated.loss_curve_[:50], rtol=1e-9)
+    # ...and the kept iterates agree to what an MSE can resolve near its
+    # minimum (about the square root of the MSE's own round-off)
+    assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-7)
+    assert_allclose(weighted.intercept_, repeated.intercept_, rtol=1e-7)
 
 
 def test_constant_feature_gets_zero_coefficient():
