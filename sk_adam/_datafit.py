@@ -55,7 +55,7 @@ Float64Array = NDArray[np.float64]
 Matrix = Array | sp.sparray | sp.spmatrix
 
 #: Upper bound on the float64 row block used when reducing over ``X``.
-_BLOCK_BYTES = 4 * 2**20
+_BLOCK_BYTES = 2 * 2**20
 #: A column whose spread is below this fraction of its mean is constant.
 _CONSTANT_RTOL = 1e3 * np.finfo(np.float64).eps
 #: Largest (mean / std)^2 for which the sparse Gram matrix may be centred by
@@ -420,17 +420,21 @@ class GramLeastSquares:
         if sp.issparse(X):
             offset, spread = _sparse_column_stats(X, s, center)
             if center and _needs_exact_centering(offset, spread):
-                stats = _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref)
+                stats = _gram_blockwise(
+                    X, Y, s, y_offset, y_scale, offset, ref, intercept
+                )
             else:
                 stats = _gram_sparse(X, Y, s, y_offset, y_scale, offset)
         else:
             offset = _dense_mean(X, s) if center else np.zeros(d)
-            stats = _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref)
+            stats = _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref, intercept)
             if scale and not np.all(np.isfinite(np.diag(stats[0]))):
                 # squares overflow: redo on values divided by the largest one
                 ref = _dense_maxabs(X)
                 ref[ref == 0] = 1.0
-                stats = _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref)
+                stats = _gram_blockwise(
+                    X, Y, s, y_offset, y_scale, offset, ref, intercept
+                )
             spread = ref * np.sqrt(np.clip(np.diag(stats[0]), 0.0, None))
         gram, cross, colsum = stats
         varying = _varying(spread, offset) if scale else np.ones(d, dtype=bool)
@@ -485,11 +489,11 @@ def _needs_exact_centering(offset, spread):
     return bool(np.any(ratio > _SPARSE_CENTERING_RATIO))
 
 
-def _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref):
+def _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref, colsums=True):
     """Statistics of ``(x - offset) / ref`` against the working targets.
 
     Returns ``(gram, cross, colsum)``, ``colsum = sum_i s_i (x_i - offset) /
-    ref``. Each row block is copied once into a float64 buffer, centred there
+    ref`` (zeros unless ``colsums``). Each row block is copied once into a float64 buffer, centred there
     (exact, whatever the offsets) and multiplied by BLAS; the temporaries are
     one block and the ``d x d`` result.
     """
@@ -509,7 +513,8 @@ def _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref):
             np.subtract(X[rows], offset, out=out)
         if scaled:
             out /= ref
-        colsum += s[rows] @ out
+        if colsums:
+            colsum += s[rows] @ out
         y_block = (Y[rows] - y_offset) / y_scale
         if not uniform:
             root = np.sqrt(s[rows])[:, None]
