@@ -282,23 +282,39 @@ class DirectLeastSquares:
     def __post_init__(self) -> None:
         n, k = self.Y_work.shape
         d = self.X.shape[1]
+        dtype = self.X.dtype
         self.n_params = d + int(self.intercept)
         self._sparse = sp.issparse(self.X)
-        self._native = self.X.dtype == np.float64
+        self._XT = self.X.T  # a transposed view, made once
+        self._native = dtype == np.float64
         self._center = bool(np.any(self.x_offset))
-        self._offset_col = self.x_offset[:, None]
-        self._neg_scale_col = -self.x_scale[:, None]
         self._constant = np.flatnonzero(~self.varying)
-        dtype = self.X.dtype
+        # equal weights: work with the residual itself, and fold the common
+        # weight into the final scaling of the gradient and the MSE
+        self._uniform = bool(np.all(self.s == self.s[0]))
+        self._s0 = float(self.s[0])
+        divisor = -self.x_scale / (self._s0 if self._uniform else 1.0)
+        self._divisor = divisor[:, None]
+        self._scale = self.x_scale[:, None]
+        self._offset = self.x_offset[:, None]
+
+        # one target: 1-D views, so that BLAS and scipy use their
+        # matrix-vector kernels
+        def vec(a):
+            return a[:, 0] if k == 1 else a
+
+        self._vec = vec
+        self._y = vec(self.Y_work)
+        self._s = self.s if k == 1 else self.s[:, None]
         self._u = np.empty((d, k))
         self._u_native = self._u if self._native else np.empty((d, k), dtype)
-        self._pred = np.empty((n, k), dtype)
-        self._residual = np.empty((n, k))
-        self._weighted = np.empty((n, k))
-        self._weighted_native = (
-            self._weighted if self._native else np.empty((n, k), dtype)
+        self._pred = vec(np.empty((n, k), dtype))
+        self._r = vec(np.empty((n, k)))
+        self._weighted = self._r if self._uniform else vec(np.empty((n, k)))
+        self._z_native = (
+            self._weighted if self._native else vec(np.empty((n, k), dtype))
         )
-        self._xtz = np.empty((d, k), dtype)
+        self._xtz = vec(np.empty((d, k), dtype))
         self._shift = np.empty(k)
         self._total = np.empty(k)
         self._mse = np.empty(k)
@@ -307,42 +323,52 @@ class DirectLeastSquares:
     def evaluate(self, params: Float64Array) -> Float64Array:
         """Per-target weighted MSE (working units) at ``params``."""
         d = self.X.shape[1]
-        u = np.divide(params[:d], self.x_scale[:, None], out=self._u)
+        u = np.divide(params[:d], self._scale, out=self._u)
         if not self._native:
             self._u_native[...] = u
+        u_native = self._vec(self._u_native)
         if self._sparse:
-            pred = self.X @ self._u_native
+            pred = self.X @ u_native
         else:
-            pred = np.matmul(self.X, self._u_native, out=self._pred)
-        r = np.subtract(self.Y_work, pred, out=self._residual)
+            pred = np.matmul(self.X, u_native, out=self._pred)
+        r = np.subtract(self._y, pred, out=self._r)
         if self._center or self.intercept:
             shift = np.matmul(self.x_offset, u, out=self._shift)
             if self.intercept:
                 shift -= params[d]
             r += shift
-        z = np.multiply(self.s[:, None], r, out=self._weighted)
-        return np.einsum("ik,ik->k", z, r, out=self._mse)
+        z = r if self._uniform else np.multiply(self._s, r, out=self._weighted)
+        mse = self._mse
+        if r.ndim == 1:
+            mse[0] = np.dot(z, r)
+        else:
+            np.einsum("ik,ik->k", z, r, out=mse)
+        if self._uniform:
+            mse *= self._s0
+        return mse
 
     def gradient(self, out: Float64Array) -> Float64Array:
         """Gradient at the parameters of the last :meth:`evaluate`."""
         d = self.X.shape[1]
         z = self._weighted
         if not self._native:
-            self._weighted_native[...] = z
+            self._z_native[...] = z
+        grad = out[:d]
         if self._sparse:
-            out[:d] = self.X.T @ self._weighted_native
+            self._vec(grad)[...] = self._XT @ self._z_native
         elif self._native:
-            np.matmul(self.X.T, z, out=out[:d])
+            np.matmul(self._XT, z, out=self._vec(grad))
         else:
-            np.matmul(self.X.T, self._weighted_native, out=self._xtz)
-            out[:d] = self._xtz
+            np.matmul(self._XT, self._z_native, out=self._xtz)
+            self._vec(grad)[...] = self._xtz
         if self._center or self.intercept:
-            total = np.sum(z, axis=0, out=self._total)
+            total = self._total
+            total[...] = np.sum(z, axis=0)
             if self._center:
-                out[:d] -= np.multiply(self._offset_col, total, out=self._dk)
+                grad -= np.multiply(self._offset, total, out=self._dk)
             if self.intercept:
-                np.negative(total, out=out[d])
-        np.divide(out[:d], self._neg_scale_col, out=out[:d])
+                np.multiply(total, -self._s0 if self._uniform else -1.0, out=out[d])
+        np.divide(grad, self._divisor, out=grad)
         if self._constant.size:
             out[self._constant] = 0.0
         return out
@@ -493,9 +519,9 @@ def _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref, colsums=True):
     """Statistics of ``(x - offset) / ref`` against the working targets.
 
     Returns ``(gram, cross, colsum)``, ``colsum = sum_i s_i (x_i - offset) /
-    ref`` (zeros unless ``colsums``). Each row block is copied once into a float64 buffer, centred there
-    (exact, whatever the offsets) and multiplied by BLAS; the temporaries are
-    one block and the ``d x d`` result.
+    ref`` (zeros unless ``colsums``). Each row block is copied once into a
+    float64 buffer, centred there (exact, whatever the offsets) and multiplied
+    by BLAS; the temporaries are one block and the ``d x d`` result.
     """
     d, k = X.shape[1], Y.shape[1]
     gram = np.zeros((d, d))

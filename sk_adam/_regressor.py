@@ -409,7 +409,8 @@ def _run_adam(est, problem, params, y_scale):
     # loss[t], best[t]: MSE of iterate t and lowest MSE up to t (0 = start)
     loss = np.empty(est.max_iter + 1)
     best = np.empty(est.max_iter + 1)
-    loss[0] = best[0] = problem.evaluate(params) @ weights
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        loss[0] = best[0] = problem.evaluate(params) @ weights
     if not np.isfinite(loss[0]):
         raise ValueError(
             "The training MSE at the starting point is not finite: the values "

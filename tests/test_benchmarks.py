@@ -6,5 +6,16 @@ from benchmarks.__main__ import main
 def test_benchmarks_run_quick(tmp_path, capsys):
     assert main(["--quick", "--out", str(tmp_path)]) == 0
     table = (tmp_path / "quick.md").read_text()
-    assert "| GridSearchCV, 5 fits, AdamRegressor |" in table
     assert "Machine:" in table
+    for method in [
+        "LinearRegression().fit",
+        "AdamRegressor(tol=...)",
+        "seed loop",
+        "SGDRegressor",
+        "MLPRegressor",
+        "torch.optim.Adam",
+        "X @ u and X.T @ r",
+        "AdamRegressor(precompute=True)",
+        "StandardScaler + AdamRegressor",
+    ]:
+        assert method in table, method

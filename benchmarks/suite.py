@@ -1,0 +1,424 @@
+"""The benchmark cases. Each returns rows ``(case, method, seconds, note)``
+and, where it measures convergence, ``(method, [(seconds, excess), ...])``
+traces for the suboptimality plot.
+
+Sizes come from a :class:`Sizes` so that ``--quick`` runs the same code on
+tiny problems (that is what the test suite checks; timings are never tested).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import tracemalloc
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.datasets import load_diabetes
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression, SGDRegressor
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sk_adam import AdamRegressor
+
+TARGET_EXCESS = 1e-6
+
+
+@dataclass
+class Sizes:
+    tall: tuple[int, int] = (200_000, 50)
+    wide: tuple[int, int] = (2_000, 4_000)
+    sparse: tuple[int, int] = (100_000, 50_000)
+    sparse_nnz_per_row: int = 10
+    step_d: tuple[int, ...] = (10, 100)
+    step_n: int = 10_000
+    step_iters: int = 2_000
+    long_steps: int = 2_000
+    peer_budget_s: float = 20.0
+    grid: tuple[int, int, int] = (3, 3, 3)
+    repeats: int = 3
+
+
+QUICK = Sizes(
+    tall=(2_000, 10),
+    wide=(50, 100),
+    sparse=(2_000, 500),
+    step_d=(10,),
+    step_n=500,
+    step_iters=50,
+    long_steps=20,
+    peer_budget_s=0.5,
+    grid=(1, 1, 1),
+    repeats=1,
+)
+
+
+def median_time(fn, repeats):
+    """Median wall time of ``fn()`` over ``repeats`` runs, and its last result."""
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def tall_problem(n, d, seed=0):
+    """Correlated features (AR(1), rho 0.7) with offsets and unequal scales."""
+    rng = np.random.RandomState(seed)
+    corr = 0.7 ** np.abs(np.subtract.outer(np.arange(d), np.arange(d)))
+    X = rng.randn(n, d) @ np.linalg.cholesky(corr).T
+    X *= rng.uniform(0.5, 3.0, d)
+    X += rng.uniform(-1e3, 1e3, d)
+    y = X @ rng.randn(d) + 5.0 + rng.randn(n)
+    return X, y
+
+
+def seed_loop(X, y, alpha, n_iter, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    """The article's loop as written (mean gradient), on the given X."""
+    weights = np.zeros(X.shape[1])
+    moment1 = np.zeros(X.shape[1])
+    moment2 = np.zeros(X.shape[1])
+    for iteration in range(n_iter):
+        error = y - X @ weights
+        gradient = -(X.T @ error) / X.shape[0]
+        moment1 = beta1 * moment1 + (1 - beta1) * gradient
+        moment2 = beta2 * moment2 + (1 - beta2) * gradient**2
+        moment1hat = moment1 / (1 - beta1 ** (iteration + 1))
+        moment2hat = moment2 / (1 - beta2 ** (iteration + 1))
+        weights = weights - alpha * moment1hat / (np.sqrt(moment2hat) + epsilon)
+        mse = np.mean(error**2)  # the article tracks the MSE every iteration
+    return weights, mse
+
+
+def _excess(mse, mse_opt):
+    return max(mse - mse_opt, 0.0) / mse_opt
+
+
+def tall_dense(sizes: Sizes):
+    """Time to reach MSE <= (1 + 1e-6) * OLS MSE, against every peer."""
+    n, d = sizes.tall
+    X, y = tall_problem(n, d)
+    rows, traces = [], {}
+    case = f"tall dense {n:,} x {d}: time to {TARGET_EXCESS:g} excess MSE"
+
+    ols_time, ols = median_time(lambda: LinearRegression().fit(X, y), sizes.repeats)
+    mse_opt = np.mean((y - ols.predict(X)) ** 2)
+    tol = (1 + TARGET_EXCESS) * mse_opt
+    rows.append((case, "LinearRegression().fit", ols_time, "closed form (reference)"))
+
+    adam_time, adam = median_time(
+        lambda: AdamRegressor(tol=tol).fit(X, y), sizes.repeats
+    )
+    steps = adam.n_iter_
+    rows.append(
+        (
+            case,
+            "AdamRegressor(tol=...)",
+            adam_time,
+            f"{steps} iterations, stop: {adam.stop_reason_}; "
+            f"{adam_time / ols_time:.2f} x LinearRegression",
+        )
+    )
+    traces["AdamRegressor"] = _adam_trace(X, y, mse_opt, steps)
+
+    # the article's loop, for the same number of steps, on the same
+    # standardized coordinates as AdamRegressor (so it converges the same way)
+    Xs = StandardScaler().fit_transform(X)
+    yc = y - y.mean()
+    seed_time, _ = median_time(lambda: seed_loop(Xs, yc, 0.1, steps), sizes.repeats)
+    rows.append(
+        (
+            case,
+            "seed loop (plain numpy), same steps",
+            seed_time,
+            f"{steps} steps; AdamRegressor is {seed_time / adam_time:.0f} x faster",
+        )
+    )
+    rows += _torch_rows(case, Xs, yc, steps, adam_time, sizes.repeats)
+    # a longer run, where the one pass that builds the statistics is amortised
+    long = sizes.long_steps
+    long_case = f"tall dense {n:,} x {d}: {long:,} iterations, no early stop"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        adam_long, _ = median_time(
+            lambda: AdamRegressor(max_iter=long, n_iter_no_change=None).fit(X, y),
+            sizes.repeats,
+        )
+    seed_long, _ = median_time(lambda: seed_loop(Xs, yc, 0.1, long), sizes.repeats)
+    rows.append((long_case, "AdamRegressor(max_iter=...)", adam_long, ""))
+    rows.append(
+        (
+            long_case,
+            "seed loop (plain numpy), same steps",
+            seed_long,
+            f"AdamRegressor is {seed_long / adam_long:.0f} x faster",
+        )
+    )
+    for name, make, unit in _stochastic_peers():
+        row, trace = _stochastic_time_to_target(
+            name, make, unit, X, y, mse_opt, sizes.peer_budget_s
+        )
+        rows.append((case, *row))
+        traces[name] = trace
+    return rows, traces, mse_opt
+
+
+def _adam_trace(X, y, mse_opt, steps):
+    trace = []
+    for k in sorted({1, 3, 10, 30, 100, 300, 1000, steps}):
+        if k > steps:
+            break
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            t, est = median_time(
+                lambda k=k: AdamRegressor(max_iter=k, n_iter_no_change=None).fit(X, y),
+                1,
+            )
+        trace.append((t, _excess(np.mean((y - est.predict(X)) ** 2), mse_opt)))
+    return trace
+
+
+def _stochastic_peers():
+    """(name, factory(n_iter) -> estimator, what one unit of n_iter is)."""
+    return [
+        (
+            "StandardScaler + SGDRegressor",
+            lambda k: make_pipeline(
+                StandardScaler(),
+                SGDRegressor(max_iter=k, tol=None, random_state=0),
+            ),
+            "epochs",
+        ),
+        (
+            "StandardScaler + MLPRegressor(solver='adam', hidden_layer_sizes=())",
+            lambda k: make_pipeline(
+                StandardScaler(),
+                MLPRegressor(
+                    hidden_layer_sizes=(),
+                    solver="adam",
+                    max_iter=k,
+                    tol=0.0,
+                    n_iter_no_change=10**9,
+                    random_state=0,
+                ),
+            ),
+            "epochs",
+        ),
+    ]
+
+
+def _stochastic_time_to_target(name, make, unit, X, y, mse_opt, budget):
+    """Double the epochs until the target is met or the time budget is spent."""
+    trace, spent, k = [], 0.0, 1
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            t, est = median_time(lambda k=k: make(k).fit(X, y), 1)
+        spent += t
+        excess = _excess(np.mean((y - est.predict(X)) ** 2), mse_opt)
+        trace.append((t, excess))
+        if excess <= TARGET_EXCESS:
+            return (name, t, f"reached with {k} {unit}"), trace
+        if spent + 2 * t > budget:
+            best = min(e for _, e in trace)
+            return (
+                name,
+                float("nan"),
+                f"not reached: best excess {best:.1e} after {k} {unit} "
+                f"({spent:.1f} s spent)",
+            ), trace
+        k *= 2
+
+
+def _torch_rows(case, Xs, yc, steps, adam_time, repeats):
+    try:
+        import torch
+    except ImportError:
+        return [(case, "torch.optim.Adam", float("nan"), "torch not installed")]
+    Xt = torch.from_numpy(Xs)
+    yt = torch.from_numpy(yc)
+
+    def run(n_steps):
+        w = torch.zeros(Xs.shape[1], dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.Adam([w], lr=0.1)
+        for _ in range(n_steps):
+            opt.zero_grad()
+            loss = 0.5 * torch.mean((yt - Xt @ w) ** 2)
+            loss.backward()
+            opt.step()
+        return w
+
+    run(2)  # the first call initialises torch's kernels; not timed
+    seconds, _ = median_time(lambda: run(steps), repeats)
+    return [
+        (
+            case,
+            f"torch.optim.Adam {torch.__version__} (CPU, full batch), same steps",
+            seconds,
+            f"{1e3 * seconds / steps:.2f} ms/step; AdamRegressor is "
+            f"{seconds / adam_time:.0f} x faster",
+        )
+    ]
+
+
+def seconds_per_iteration(X, y, n_iter, repeats):
+    """(time of n_iter iterations - time of 1) / (n_iter - 1), and the fit.
+
+    Differencing two fits removes validation and set-up from the figure.
+    """
+
+    def fit(k):
+        est = AdamRegressor(max_iter=k, n_iter_no_change=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return est.fit(X, y)
+
+    many, est = median_time(lambda: fit(n_iter), repeats)
+    one, _ = median_time(lambda: fit(1), repeats)
+    return (many - one) / (n_iter - 1), est
+
+
+def per_step(sizes: Sizes):
+    """Microseconds per iteration on the statistics path, d = 10 and 100."""
+    rows = []
+    rng = np.random.RandomState(1)
+    for d in sizes.step_d:
+        X = rng.randn(sizes.step_n, d)
+        y = X @ rng.randn(d) + rng.randn(sizes.step_n)
+        step, est = seconds_per_iteration(X, y, sizes.step_iters, sizes.repeats)
+        rows.append(
+            (
+                f"per-step overhead, {sizes.step_n:,} x {d}",
+                f"AdamRegressor (precomputed_={est.precomputed_})",
+                step,
+                f"{1e6 * step:.1f} us per iteration",
+            )
+        )
+    return rows
+
+
+def _sparse_problem(n, d, per_row, seed=2):
+    rng = np.random.RandomState(seed)
+    nnz = n * per_row
+    X = sp.csr_array(
+        (rng.randn(nnz), rng.randint(0, d, nnz), np.arange(0, nnz + 1, per_row)),
+        shape=(n, d),
+    )
+    X.sum_duplicates()
+    return X, rng.randn(n)
+
+
+def direct_steps(sizes: Sizes):
+    """Time per iteration on the direct path against its two products."""
+    rng = np.random.RandomState(3)
+    n, d = sizes.wide
+    wide = (rng.randn(n, d), rng.randn(n))
+    sparse = _sparse_problem(*sizes.sparse, sizes.sparse_nnz_per_row)
+    rows = []
+    for label, (X, y) in [
+        (f"wide dense {n:,} x {d:,}", wide),
+        (
+            f"sparse {sizes.sparse[0]:,} x {sizes.sparse[1]:,}, "
+            f"{sizes.sparse_nnz_per_row} nnz/row",
+            sparse,
+        ),
+    ]:
+        u, r = rng.randn(X.shape[1]), rng.randn(X.shape[0])
+        products, _ = median_time(
+            lambda X=X, u=u, r=r: (X @ u, X.T @ r), 5 * sizes.repeats
+        )
+        step, est = seconds_per_iteration(X, y, 100, sizes.repeats)
+        rows.append(
+            (f"{label}: time per iteration", "X @ u and X.T @ r", products, "reference")
+        )
+        rows.append(
+            (
+                f"{label}: time per iteration",
+                f"AdamRegressor (precomputed_={est.precomputed_})",
+                step,
+                f"{step / products:.2f} x the two products",
+            )
+        )
+    return rows
+
+
+def memory(sizes: Sizes):
+    """Peak memory allocated during fit, as a fraction of X.nbytes."""
+    n, d = sizes.tall
+    X, y = tall_problem(n, d, seed=4)
+    rows = []
+    variants = [
+        ("C float64", X),
+        ("F float64", np.asfortranarray(X)),
+        ("C float32", X.astype(np.float32)),
+        ("F float32", np.asfortranarray(X, dtype=np.float32)),
+    ]
+    for label, Xv in variants:
+        for precompute in (True, False):
+            est = AdamRegressor(
+                max_iter=20, n_iter_no_change=None, precompute=precompute
+            )
+            tracemalloc.start()
+            try:
+                base = tracemalloc.get_traced_memory()[0]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    est.fit(Xv, y)
+                peak = tracemalloc.get_traced_memory()[1] - base
+            finally:
+                tracemalloc.stop()
+            rows.append(
+                (
+                    f"peak extra memory of fit, {n:,} x {d} {label}",
+                    f"AdamRegressor(precompute={precompute})",
+                    float("nan"),
+                    f"{peak / Xv.nbytes:.3f} x X.nbytes ({peak / 2**20:.1f} MiB)",
+                )
+            )
+    return rows
+
+
+def grid_search(sizes: Sizes):
+    """alpha x beta1 x beta2, 5 folds, on diabetes, against MLPRegressor."""
+    X, y = load_diabetes(return_X_y=True)
+    cv = KFold(5, shuffle=True, random_state=0)
+    na, nb1, nb2 = sizes.grid
+    grid = {
+        "alpha": [0.1, 0.03, 0.3][:na],
+        "beta1": [0.9, 0.8, 0.95][:nb1],
+        "beta2": [0.999, 0.99, 0.9999][:nb2],
+    }
+    n_fits = 5 * na * nb1 * nb2
+    case = f"GridSearchCV on diabetes, {na * nb1 * nb2} settings x 5 folds"
+    rows = []
+    peers = [
+        ("AdamRegressor", AdamRegressor(), {}),
+        (
+            "MLPRegressor(solver='adam', hidden_layer_sizes=())",
+            MLPRegressor(hidden_layer_sizes=(), max_iter=2000, random_state=0),
+            {"alpha": "learning_rate_init", "beta1": "beta_1", "beta2": "beta_2"},
+        ),
+    ]
+    for name, est, spelled in peers:
+        pipe = make_pipeline(StandardScaler(), est)
+        step = pipe.steps[-1][0]
+        params = {f"{step}__{spelled.get(k, k)}": v for k, v in grid.items()}
+        search = GridSearchCV(pipe, params, cv=cv)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            seconds, _ = median_time(lambda s=search: s.fit(X, y), sizes.repeats)
+        rows.append(
+            (
+                case,
+                f"StandardScaler + {name}",
+                seconds,
+                f"{n_fits} fits, best CV R^2 {search.best_score_:.4f}",
+            )
+        )
+    return rows
