@@ -309,11 +309,10 @@ class DirectLeastSquares:
         self._u = np.empty((d, k))
         self._u_native = self._u if self._native else np.empty((d, k), dtype)
         self._pred = vec(np.empty((n, k), dtype))
-        self._r = vec(np.empty((n, k)))
-        self._weighted = self._r if self._uniform else vec(np.empty((n, k)))
-        self._z_native = (
-            self._weighted if self._native else vec(np.empty((n, k), dtype))
-        )
+        self._r = None if self._native else vec(np.empty((n, k)))
+        self._weighted = None if self._uniform else vec(np.empty((n, k)))
+        self._z_native = None if self._native else vec(np.empty((n, k), dtype))
+        self._z = None
         self._xtz = vec(np.empty((d, k), dtype))
         self._shift = np.empty(k)
         self._total = np.empty(k)
@@ -331,13 +330,16 @@ class DirectLeastSquares:
             pred = self.X @ u_native
         else:
             pred = np.matmul(self.X, u_native, out=self._pred)
-        r = np.subtract(self._y, pred, out=self._r)
+        # in float64 the residual overwrites the prediction while it is still
+        # in cache; in float32 it goes to a float64 buffer
+        r = np.subtract(self._y, pred, out=pred if self._native else self._r)
         if self._center or self.intercept:
             shift = np.matmul(self.x_offset, u, out=self._shift)
             if self.intercept:
                 shift -= params[d]
             r += shift
         z = r if self._uniform else np.multiply(self._s, r, out=self._weighted)
+        self._z = z
         mse = self._mse
         if r.ndim == 1:
             mse[0] = np.dot(z, r)
@@ -350,16 +352,19 @@ class DirectLeastSquares:
     def gradient(self, out: Float64Array) -> Float64Array:
         """Gradient at the parameters of the last :meth:`evaluate`."""
         d = self.X.shape[1]
-        z = self._weighted
-        if not self._native:
-            self._z_native[...] = z
+        z = self._z
+        if self._native:
+            z_native = z
+        else:
+            z_native = self._z_native
+            z_native[...] = z
         grad = out[:d]
         if self._sparse:
-            self._vec(grad)[...] = self._XT @ self._z_native
+            self._vec(grad)[...] = self._XT @ z_native
         elif self._native:
             np.matmul(self._XT, z, out=self._vec(grad))
         else:
-            np.matmul(self._XT, self._z_native, out=self._xtz)
+            np.matmul(self._XT, z_native, out=self._xtz)
             self._vec(grad)[...] = self._xtz
         if self._center or self.intercept:
             total = self._total
