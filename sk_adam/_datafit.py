@@ -61,6 +61,8 @@ _CONSTANT_RTOL = 1e3 * np.finfo(np.float64).eps
 #: Largest (mean / std)^2 for which the sparse Gram matrix may be centred by
 #: the formula X'SX - mu mu' (it loses log10 of this many digits).
 _SPARSE_CENTERING_RATIO = 1e4
+#: precompute=True: refuse a Gram matrix larger than this.
+_MAX_GRAM_BYTES = 2 * 2**30
 #: precompute="auto": no Gram matrix above this many features.
 _AUTO_MAX_FEATURES = 2048
 
@@ -209,9 +211,16 @@ def use_gram(X: Matrix, precompute: bool | str) -> bool:
     ``X``, when an iteration on it is no dearer than on the stored entries
     (``d^2 <= 2 nnz``).
     """
+    n, d = X.shape
+    if precompute is True and 8 * (d + 1) ** 2 > _MAX_GRAM_BYTES:
+        raise ValueError(
+            f"precompute=True needs a {d} x {d} float64 Gram matrix "
+            f"({8 * d * d / 2**30:.1f} GiB), more than the "
+            f"{_MAX_GRAM_BYTES / 2**30:.0f} GiB allowed. Use "
+            f"precompute='auto' or False to work from products with X."
+        )
     if precompute != "auto":
         return bool(precompute)
-    n, d = X.shape
     if d > _AUTO_MAX_FEATURES or n < 4 * d:
         return False
     return not sp.issparse(X) or d * d <= 2 * X.nnz

@@ -136,12 +136,26 @@ def test_inputs_are_never_modified(name, X, y, standardize):
     assert _same(before[2], _snapshot(sw))
 
 
-def test_read_only_memmap(tmp_path):
+@pytest.mark.parametrize("precompute", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_read_only_memmap(tmp_path, precompute, dtype, order):
     path = tmp_path / "X.npy"
-    np.save(path, X_OK)
+    np.save(path, np.asarray(X_OK, dtype=dtype, order=order))
     X = np.load(path, mmap_mode="r")
-    est = AdamRegressor().fit(X, Y_OK)
-    assert np.all(np.isfinite(est.predict(X)))
+    assert not X.flags.writeable
+    est = AdamRegressor(precompute=precompute).fit(X, Y_OK)
+    assert est.precomputed_ is precompute
+    reference = AdamRegressor(precompute=precompute).fit(X_OK.astype(dtype), Y_OK)
+    # another memory order changes BLAS's rounding; float32 resolves less
+    rtol = 1e-6 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(est.coef_, reference.coef_, rtol=rtol)
+
+
+def test_precompute_refuses_a_gram_matrix_that_cannot_fit():
+    X = sp.csr_array((10, 40_000))
+    with pytest.raises(ValueError, match=r"precompute=True.*40000 x 40000"):
+        AdamRegressor(precompute=True).fit(X, np.arange(10.0))
 
 
 @pytest.mark.parametrize("precompute", [True, False])
