@@ -253,8 +253,8 @@ def _least_squares_problem(X, Y, s, fit_intercept, standardize, precompute):
         y_offset, y_scale = np.zeros(n_targets), np.ones(n_targets)
     intercept = fit_intercept and not standardize
     if use_gram(X, precompute):
-        problem = GramLeastSquares.from_data(
-            X, Y, s, y_offset, y_scale, center, standardize, intercept
+        problem = GramLeastSquares.from_stats(
+            gram_stats(X, Y, s), y_offset, y_scale, center, standardize, intercept
         )
     else:
         d = X.shape[1]
@@ -447,52 +447,40 @@ class GramLeastSquares:
         self._anchor_mse[which] = mse[which]
 
     @classmethod
-    def from_data(cls, X, Y, s, y_offset, y_scale, center, scale, intercept):
-        """Compute the statistics in one pass over ``X`` (two with centring).
+    def from_stats(cls, stats, y_offset, y_scale, center, scale, intercept):
+        """The working-coordinate problem from merged :class:`GramStats`.
 
-        Dense ``X`` (and sparse ``X`` whose columns have large offsets) is
-        centred inside each row block before the products, never through the
-        cancelling formula ``X'SX - mu mu'``; everything accumulates in
-        float64.
+        ``y_offset`` and ``y_scale`` are the target's working offsets and
+        scales; the feature offsets are the weighted means (``center``) or
+        zero, the scales the spreads around them (``scale``) or one.
         """
-        d = X.shape[1]
-        ref = np.ones(d)
-        if sp.issparse(X):
-            offset, spread = _sparse_column_stats(X, s, center)
-            if center and _needs_exact_centering(offset, spread):
-                stats = _gram_blockwise(
-                    X, Y, s, y_offset, y_scale, offset, ref, intercept
-                )
-            else:
-                stats = _gram_sparse(X, Y, s, y_offset, y_scale, offset)
-        else:
-            offset = _dense_mean(X, s) if center else np.zeros(d)
-            stats = _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref, intercept)
-            if scale and not np.all(np.isfinite(np.diag(stats[0]))):
-                # squares overflow: redo on values divided by the largest one
-                ref = _dense_maxabs(X)
-                ref[ref == 0] = 1.0
-                stats = _gram_blockwise(
-                    X, Y, s, y_offset, y_scale, offset, ref, intercept
-                )
-            spread = ref * np.sqrt(np.clip(np.diag(stats[0]), 0.0, None))
-        gram, cross, colsum = stats
+        d = stats.mean.size
+        W = stats.weight
+        mean = stats.mean  # in units of stats.ref
+        moved = np.zeros(d) if center else mean  # weighted mean - offset
+        dy = stats.ymean - y_offset / np.where(stats.yref > 0, stats.yref, 1.0)
+        gxx = (stats.xx + W * np.outer(moved, moved)) / W
+        gxy = (stats.xy + W * np.outer(moved, dy)) / W
+        gyy = (stats.yy + W * dy**2) / W
+        ref = stats.ref
+        offset = mean * ref if center else np.zeros(d)
+        spread = ref * np.sqrt(np.clip(np.diag(gxx), 0.0, None))
         varying = _varying(spread, offset) if scale else np.ones(d, dtype=bool)
         x_scale = np.where(varying, spread, 1.0) if scale else np.ones(d)
         factor = ref / x_scale
-        gram *= np.outer(factor, factor)
-        cross *= factor[:, None]
+        yfactor = stats.yref / y_scale
+        gram = gxx * np.outer(factor, factor)
+        cross = gxy * np.outer(factor, yfactor)
+        yy = gyy * yfactor**2
         gram[~varying] = 0.0
         gram[:, ~varying] = 0.0
         cross[~varying] = 0.0
-        Y_work = (Y - y_offset) / y_scale
-        yy = np.einsum("i,ik,ik->k", s, Y_work, Y_work)
-        if intercept:
-            colsum = colsum * ref
+        if intercept:  # raw coordinates: the column sums and target sums
+            colsum = mean * ref
             gram = np.block(
                 [[gram, colsum[:, None]], [colsum[None, :], np.ones((1, 1))]]
             )
-            cross = np.vstack([cross, s @ Y_work])
+            cross = np.vstack([cross, dy * yfactor])
         return cls(gram, cross, yy, offset, x_scale, varying, intercept)
 
     def evaluate(self, params: Float64Array) -> Float64Array:
@@ -529,58 +517,166 @@ def _needs_exact_centering(offset, spread):
     return bool(np.any(ratio > _SPARSE_CENTERING_RATIO))
 
 
-def _gram_blockwise(X, Y, s, y_offset, y_scale, offset, ref, colsums=True):
-    """Statistics of ``(x - offset) / ref`` against the working targets.
+@dataclass
+class GramStats:
+    """Weighted second moments of ``(X / ref, Y / yref)``, mergeable exactly.
 
-    Returns ``(gram, cross, colsum)``, ``colsum = sum_i s_i (x_i - offset) /
-    ref`` (zeros unless ``colsums``). Each row block is copied once into a
-    float64 buffer, centred there (exact, whatever the offsets) and multiplied
-    by BLAS; the temporaries are one block and the ``d x d`` result.
+    Each row block is centred at its own weighted means before its products
+    are taken; blocks are merged with the pairwise update of Chan, Golub and
+    LeVeque, which adds the outer product of the difference of the block
+    means. No quantity is ever formed as ``E[x x'] - E[x] E[x]'``, so the
+    result is as accurate as a two-pass computation, in one pass, and the
+    merge is what a distributed reduction (Dask) needs.
+
+    Attributes
+    ----------
+    weight : float
+        Sum of the sample weights.
+    mean, ymean : ndarray of shape (d,) and (k,)
+        Weighted means.
+    xx, xy, yy : ndarray of shape (d, d), (d, k), (k,)
+        Weighted sums of centred products.
+    ref, yref : ndarray of shape (d,) and (k,)
+        Divisors applied to the values first (ones unless squares overflow).
     """
-    d, k = X.shape[1], Y.shape[1]
-    gram = np.zeros((d, d))
-    cross = np.zeros((d, k))
-    colsum = np.zeros(d)
-    buf = _block_buffer(X)
-    uniform = bool(np.all(s == s[0]))
-    scaled = bool(np.any(ref != 1.0))
-    for rows in _row_blocks(X):
-        out = buf[: rows.stop - rows.start]
+
+    weight: float
+    mean: Float64Array
+    ymean: Float64Array
+    xx: Float64Array
+    xy: Float64Array
+    yy: Float64Array
+    ref: Float64Array
+    yref: Float64Array
+
+    @classmethod
+    def zeros(cls, d: int, k: int, ref=None, yref=None) -> GramStats:
+        return cls(
+            0.0,
+            np.zeros(d),
+            np.zeros(k),
+            np.zeros((d, d)),
+            np.zeros((d, k)),
+            np.zeros(k),
+            np.ones(d) if ref is None else ref,
+            np.ones(k) if yref is None else yref,
+        )
+
+    @classmethod
+    def from_block(cls, X, Y, s, ref=None, yref=None, out=None) -> GramStats:
+        """Statistics of one row block (dense or sparse, any float dtype).
+
+        ``out`` is an optional float64 buffer of at least the block's shape.
+        """
+        n, d = X.shape
+        k = Y.shape[1]
+        stats = cls.zeros(d, k, ref, yref)
+        weight = float(np.sum(s))
+        if weight == 0 or n == 0:
+            return stats
+        block = np.empty((n, d)) if out is None else out[:n]
         if sp.issparse(X):
-            X[rows].toarray(out=out)
-            out -= offset
+            X.toarray(out=block)
         else:
-            np.subtract(X[rows], offset, out=out)
-        if scaled:
-            out /= ref
-        if colsums:
-            colsum += s[rows] @ out
-        y_block = (Y[rows] - y_offset) / y_scale
-        if not uniform:
-            root = np.sqrt(s[rows])[:, None]
-            out *= root
-            y_block *= root
-        gram += out.T @ out
-        cross += out.T @ y_block
-    if uniform:
-        gram *= s[0]
-        cross *= s[0]
-    return gram, cross, colsum
+            block[...] = X
+        y_block = np.array(Y, dtype=np.float64)
+        if ref is not None:
+            block /= ref
+        if yref is not None:
+            y_block /= yref
+        mean = (s @ block) / weight
+        ymean = (s @ y_block) / weight
+        block -= mean
+        y_block -= ymean
+        weighted = y_block * s[:, None]
+        stats.yy = np.einsum("ik,ik->k", weighted, y_block)
+        stats.xy = block.T @ weighted
+        if np.all(s == s[0]):
+            stats.xx = (block.T @ block) * s[0]
+        else:
+            block *= np.sqrt(s)[:, None]
+            stats.xx = block.T @ block
+        stats.weight, stats.mean, stats.ymean = weight, mean, ymean
+        return stats
+
+    def merge(self, other: GramStats) -> GramStats:
+        """Add ``other``'s rows to these statistics (in place); returns self."""
+        if other.weight == 0:
+            return self
+        if self.weight == 0:
+            self.weight, self.mean, self.ymean = other.weight, other.mean, other.ymean
+            self.xx, self.xy, self.yy = other.xx, other.xy, other.yy
+            return self
+        total = self.weight + other.weight
+        factor = self.weight * other.weight / total
+        dx = other.mean - self.mean
+        dy = other.ymean - self.ymean
+        self.xx = self.xx + other.xx + factor * np.outer(dx, dx)
+        self.xy = self.xy + other.xy + factor * np.outer(dx, dy)
+        self.yy = self.yy + other.yy + factor * dy**2
+        self.mean = self.mean + dx * (other.weight / total)
+        self.ymean = self.ymean + dy * (other.weight / total)
+        self.weight = total
+        return self
+
+    def finite(self) -> bool:
+        return bool(
+            np.all(np.isfinite(np.diag(self.xx))) and np.all(np.isfinite(self.yy))
+        )
 
 
-def _gram_sparse(X, Y, s, y_offset, y_scale, offset):
-    """Gram statistics from sparse products; centring by the formula.
+def gram_stats(X: Matrix, Y: Float64Array, s: Float64Array) -> GramStats:
+    """:class:`GramStats` of in-memory data, one row block at a time.
 
-    Only used where the formula is accurate: every column's squared mean is
-    at most ``_SPARSE_CENTERING_RATIO`` times its variance.
+    Sparse ``X`` uses sparse products when centring by formula is harmless
+    and is densified one block at a time otherwise. Where squares overflow,
+    the values are divided by each column's largest magnitude and the pass is
+    repeated.
     """
+    if sp.issparse(X):
+        sparse = _sparse_gram_stats(X, Y, s)
+        if sparse is not None:
+            return sparse
+    stats = _blockwise_gram_stats(X, Y, s)
+    if not stats.finite():
+        ref = _maxabs(X)
+        yref = np.max(np.abs(Y), axis=0)
+        stats = _blockwise_gram_stats(
+            X, Y, s, np.where(ref > 0, ref, 1.0), np.where(yref > 0, yref, 1.0)
+        )
+    return stats
+
+
+def _blockwise_gram_stats(X, Y, s, ref=None, yref=None):
+    d, k = X.shape[1], Y.shape[1]
+    buf = _block_buffer(X)
+    stats = GramStats.zeros(d, k, ref, yref)
+    for rows in _row_blocks(X):
+        stats.merge(GramStats.from_block(X[rows], Y[rows], s[rows], ref, yref, buf))
+    return stats
+
+
+def _maxabs(X):
+    if sp.issparse(X):
+        return np.asarray(abs(X).max(axis=0).toarray(), dtype=np.float64).ravel()
+    return _dense_maxabs(X)
+
+
+def _sparse_gram_stats(X, Y, s):
+    """Statistics from sparse products, or None where centring by the formula
+    ``X'SX - W mu mu'`` would lose more than 4 digits (then go blockwise)."""
+    mean, spread = _sparse_column_stats(X, s, center=True)
+    if _needs_exact_centering(mean, spread):
+        return None
     X = X if X.format in ("csr", "csc") else sp.csr_array(X)
     weighted = sp.csr_array(X.multiply(s[:, None]))
-    gram = np.asarray((X.T @ weighted).toarray(), dtype=np.float64)
-    Y_work = (Y - y_offset) / y_scale
-    cross = np.asarray(weighted.T @ Y_work, dtype=np.float64)
-    colsum = np.asarray(weighted.sum(axis=0), dtype=np.float64).ravel()
-    if np.any(offset):
-        gram -= np.outer(offset, offset)
-        cross -= np.outer(offset, s @ Y_work)
-    return gram, cross, colsum
+    weight = float(np.sum(s))
+    ymean = (s @ Y) / weight
+    Yc = Y - ymean
+    mean = mean / weight if weight != 1.0 else mean
+    xx = np.asarray((X.T @ weighted).toarray(), dtype=np.float64)
+    xx -= weight * np.outer(mean, mean)
+    xy = np.asarray(weighted.T @ Yc, dtype=np.float64)
+    yy = np.einsum("i,ik,ik->k", s, Yc, Yc)
+    d, k = X.shape[1], Y.shape[1]
+    return GramStats(weight, mean, ymean, xx, xy, yy, np.ones(d), np.ones(k))
