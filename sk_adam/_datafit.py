@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
+from scipy.linalg.blas import daxpy as _axpy
 
 Array = NDArray[np.floating]
 Float64Array = NDArray[np.float64]
@@ -226,6 +227,72 @@ def use_gram(X: Matrix, precompute: bool | str) -> bool:
     return not sp.issparse(X) or d * d <= 2 * X.nnz
 
 
+@dataclass
+class Coordinates:
+    """The map between the data's units and the working coordinates.
+
+    ``x_offset``, ``x_scale``, ``varying`` are as returned by
+    :func:`column_stats`, ``y_offset`` and ``y_scale`` the same for the
+    targets; ``intercept`` says whether the intercept is a parameter of the
+    optimisation (its working value is the last row of the parameters).
+    """
+
+    x_offset: Float64Array
+    x_scale: Float64Array
+    varying: NDArray[np.bool_]
+    y_offset: Float64Array
+    y_scale: Float64Array
+    intercept: bool
+
+    @classmethod
+    def identity(cls, d: int, k: int, intercept: bool) -> Coordinates:
+        return cls(
+            np.zeros(d),
+            np.ones(d),
+            np.ones(d, dtype=bool),
+            np.zeros(k),
+            np.ones(k),
+            intercept,
+        )
+
+    @classmethod
+    def from_data(cls, X, Y, s, *, center, standardize, intercept) -> Coordinates:
+        """Weighted statistics of the data, or the identity map."""
+        d, k = X.shape[1], Y.shape[1]
+        if not standardize:
+            return cls.identity(d, k, intercept)
+        y_offset, y_scale, _ = column_stats(Y, s, center)
+        x_offset, x_scale, varying = column_stats(X, s, center)
+        return cls(x_offset, x_scale, varying, y_offset, y_scale, intercept)
+
+    @property
+    def n_params(self) -> int:
+        return self.x_scale.size + int(self.intercept)
+
+    def to_original(self, params: Float64Array, fit_intercept: bool):
+        """Coefficients ``(k, d)`` and intercepts ``(k,)`` in the data's units."""
+        d = self.x_scale.size
+        coef = (params[:d] / self.x_scale[:, None] * self.y_scale).T
+        if not fit_intercept:
+            return coef, np.zeros(params.shape[1])
+        intercept = self.y_offset - coef @ self.x_offset
+        if self.intercept:
+            intercept = intercept + self.y_scale * params[d]
+        return coef, intercept
+
+    def to_working(self, coef: Float64Array, intercept: Float64Array):
+        """Working parameters ``(p, k)`` for ``coef (k, d)``, ``intercept (k,)``."""
+        d = self.x_scale.size
+        params = np.zeros((self.n_params, coef.shape[0]))
+        params[:d] = coef.T * self.x_scale[:, None] / self.y_scale
+        params[:d][~self.varying] = 0.0
+        if self.intercept:
+            params[d] = (
+                intercept - self.y_offset + coef @ self.x_offset
+            ) / self.y_scale
+        return params
+
+
 def least_squares_problem(
     X: Matrix,
     Y: Float64Array,
@@ -234,39 +301,147 @@ def least_squares_problem(
     fit_intercept: bool,
     standardize: bool,
     precompute: bool | str,
-) -> tuple[DirectLeastSquares | GramLeastSquares, Float64Array, Float64Array]:
-    """Build the working-coordinate problem.
-
-    Returns the problem and the target offsets and scales ``(nu, tau)``.
-    """
+) -> tuple[DirectLeastSquares | GramLeastSquares, Coordinates]:
+    """Build the full-batch working-coordinate problem and its coordinates."""
     # overflow is detected (and worked around, or reported) by the callers
     with np.errstate(over="ignore", invalid="ignore"):
         return _least_squares_problem(X, Y, s, fit_intercept, standardize, precompute)
 
 
 def _least_squares_problem(X, Y, s, fit_intercept, standardize, precompute):
-    n_targets = Y.shape[1]
     center = standardize and fit_intercept
-    if standardize:
-        y_offset, y_scale, _ = column_stats(Y, s, fit_intercept)
-    else:
-        y_offset, y_scale = np.zeros(n_targets), np.ones(n_targets)
     intercept = fit_intercept and not standardize
     if use_gram(X, precompute):
+        if standardize:
+            y_offset, y_scale, _ = column_stats(Y, s, fit_intercept)
+        else:
+            y_offset, y_scale = np.zeros(Y.shape[1]), np.ones(Y.shape[1])
         problem = GramLeastSquares.from_stats(
             gram_stats(X, Y, s), y_offset, y_scale, center, standardize, intercept
         )
-    else:
-        d = X.shape[1]
-        if standardize:
-            x_offset, x_scale, varying = column_stats(X, s, center)
-        else:
-            x_offset, x_scale = np.zeros(d), np.ones(d)
-            varying = np.ones(d, dtype=bool)
-        problem = DirectLeastSquares(
-            X, (Y - y_offset) / y_scale, s, x_offset, x_scale, varying, intercept
+        coords = Coordinates(
+            problem.x_offset,
+            problem.x_scale,
+            problem.varying,
+            y_offset,
+            y_scale,
+            intercept,
         )
-    return problem, y_offset, y_scale
+    else:
+        coords = Coordinates.from_data(
+            X, Y, s, center=center, standardize=standardize, intercept=intercept
+        )
+        problem = DirectLeastSquares(
+            X,
+            (Y - coords.y_offset) / coords.y_scale,
+            s,
+            coords.x_offset,
+            coords.x_scale,
+            coords.varying,
+            intercept,
+        )
+    return problem, coords
+
+
+class BatchLeastSquares:
+    """Gradients of the objective on row subsets (mini-batches, chunks).
+
+    The objective of a batch is its weighted mean squared error (weights
+    normalised within the batch), in the working coordinates ``coords``,
+    which are fixed beforehand (from the whole training set in ``fit``, from
+    the first chunk in ``partial_fit``). Targets are passed already in working
+    units, 1-D when there is one target; sample weights as None when they are
+    all equal. Each call makes a handful of numpy calls: with batches of a few
+    hundred rows their fixed cost, not the arithmetic, sets the speed.
+    """
+
+    def __init__(self, coords: Coordinates, dtype, n_targets: int) -> None:
+        self.coords = coords
+        d = coords.x_scale.size
+        self._d = d
+        self._one = n_targets == 1
+        self._center = bool(np.any(coords.x_offset))
+        self._constant = np.flatnonzero(~coords.varying)
+        self._intercept = coords.intercept
+        self._offset = coords.x_offset if self._one else coords.x_offset[:, None]
+        self._scale = coords.x_scale if self._one else coords.x_scale[:, None]
+        self._neg_inv_scale = -1.0 / self._scale
+        self._dtype = dtype
+        self._u = np.empty(d if self._one else (d, n_targets))
+        self._mse = np.empty(n_targets)
+        self._factor = np.empty_like(self._neg_inv_scale)
+        self._factor_weight = None
+
+    def gradient(self, X, Y, s, params, out):
+        """Gradient at ``params`` into ``out``; returns the batch's MSE per
+        target (working units) and its total weight, or None if it is zero."""
+        if self._one and s is None and self._dtype == np.float64 and not sp.issparse(X):
+            return self._gradient_one(X, Y, params, out)
+        d = self._d
+        if s is None:
+            weight = X.shape[0]
+        else:
+            weight = float(np.sum(s))
+            if weight == 0.0:
+                return None
+        w = params[:d, 0] if self._one else params[:d]
+        u = np.divide(w, self._scale, out=self._u)
+        pred = X @ (u if self._dtype == np.float64 else u.astype(self._dtype))
+        r = np.subtract(Y, pred, out=pred if pred.dtype == np.float64 else None)
+        if self._center or self._intercept:
+            shift = self._offset @ u
+            if self._intercept:
+                shift = shift - params[d]
+            r += shift
+        z = r if s is None else (r * s if self._one else r * s[:, None])
+        if self._one:
+            mse = np.array([np.dot(z, r) / weight])
+        else:
+            mse = np.einsum("ik,ik->k", z, r) / weight
+        zt = z if self._dtype == np.float64 else z.astype(self._dtype)
+        g = X.T @ zt
+        total = z.sum(axis=0)
+        if self._center:
+            g -= self._offset * total
+        g *= self._neg_inv_scale
+        g /= weight
+        if self._one:
+            out[:d, 0] = g
+        else:
+            out[:d] = g
+        if self._constant.size:
+            out[self._constant] = 0.0
+        if self._intercept:
+            out[d] = -total / weight
+        return mse, weight
+
+    def _gradient_one(self, X, y, params, out):
+        """The common case (dense float64, one target, equal weights), with
+        as few numpy calls as possible."""
+        d = self._d
+        n = X.shape[0]
+        u = np.divide(params[:d, 0], self._scale, out=self._u)
+        r = X @ u
+        np.subtract(y, r, out=r)
+        if self._center or self._intercept:
+            shift = float(self._offset @ u)
+            if self._intercept:
+                shift -= float(params[d, 0])
+            r += shift
+        self._mse[0] = np.dot(r, r) / n
+        g = X.T @ r
+        total = float(np.add.reduce(r))
+        if self._center:
+            _axpy(self._offset, g, a=-total)
+        if self._factor_weight != n:  # -1 / (scale * n), cached per batch size
+            np.divide(self._neg_inv_scale, n, out=self._factor)
+            self._factor_weight = n
+        np.multiply(g, self._factor, out=out[:d, 0])
+        if self._constant.size:
+            out[self._constant] = 0.0
+        if self._intercept:
+            out[d, 0] = -total / n
+        return self._mse, n
 
 
 @dataclass
@@ -293,6 +468,7 @@ class DirectLeastSquares:
         d = self.X.shape[1]
         dtype = self.X.dtype
         self.n_params = d + int(self.intercept)
+        self.n_targets = k
         self._sparse = sp.issparse(self.X)
         self._XT = self.X.T  # a transposed view, made once
         self._native = dtype == np.float64
@@ -434,6 +610,7 @@ class GramLeastSquares:
     def __post_init__(self) -> None:
         p, k = self.cross.shape
         self.n_params = p
+        self.n_targets = k
         self._gp = np.empty((p, k))
         self._delta = np.empty((p, k))
         self._tmp = np.empty((p, k))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import (
@@ -18,7 +22,12 @@ from sklearn.utils.validation import (
 )
 
 from ._adam import Adam, AdamState
-from ._datafit import GramLeastSquares, least_squares_problem
+from ._datafit import (
+    BatchLeastSquares,
+    Coordinates,
+    GramLeastSquares,
+    least_squares_problem,
+)
 
 __all__ = ["AdamRegressor"]
 
@@ -33,9 +42,9 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         f(w, b) = \frac{1}{2} \frac{\sum_i s_i (y_i - x_i \cdot w - b)^2}
                   {\sum_i s_i}
 
-    with full-batch Adam (Kingma & Ba, 2015). With :math:`g_t` the gradient of
-    :math:`f` at the current coefficients, each iteration :math:`t = 1, 2,
-    \dots` performs
+    with Adam (Kingma & Ba, 2015), full batch by default. With :math:`g_t` the
+    gradient of :math:`f` at the current coefficients (on a mini-batch when
+    ``batch_size`` is set), each Adam step :math:`t = 1, 2, \dots` performs
 
     .. math::
 
@@ -150,6 +159,32 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         If True, start from the ``coef_`` and ``intercept_`` of the previous
         fit (with fresh moment estimates); otherwise start from zero.
 
+    batch_size : int >= 1 or None, default=None
+        ``None``: full batch, one Adam step per iteration, the article's
+        algorithm. An integer: one iteration (epoch) passes over the training
+        rows in mini-batches of this size, one Adam step per batch; the
+        gradient of a batch is its own weighted mean. Mini-batches are drawn
+        from in-memory data by row indexing (CSC input is converted to CSR
+        once for this).
+
+    shuffle : bool, default=True
+        Whether to shuffle the rows before each epoch (mini-batches only).
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffling and the validation split. The same integer gives
+        bitwise-identical results.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (at random) and, after
+        each iteration, compute the validation MSE and R^2; the stall rule
+        then watches the validation MSE instead of the training MSE, and the
+        coefficients with the best validation MSE are kept. The ``tol`` rule
+        still watches the training MSE.
+
+    validation_fraction : float in (0, 1), default=0.1
+        Fraction of the rows held out when ``early_stopping=True``. It must
+        leave at least one row on each side.
+
     verbose : int, default=0
         If positive, print the training MSE at iterations 1-10, then every
         10 up to 100, every 100 up to 1000, and so on, and say which rule
@@ -167,10 +202,31 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         Intercept (0.0 when ``fit_intercept=False``), in the dtype of ``X``.
 
     n_iter_ : int
-        Number of Adam iterations run by the last call to ``fit`` (>= 1).
+        Iterations run by the last call to ``fit`` (>= 1), plus one for each
+        later call to ``partial_fit``. An iteration is one Adam step (full
+        batch) or one epoch (mini-batches, or one ``partial_fit`` call).
 
     loss_curve_ : ndarray of shape (n_iter_,)
-        Training MSE (as defined under ``tol``) after each iteration.
+        Training MSE (as defined under ``tol``) per iteration: of the
+        coefficients after the step (full batch), or the weighted running mean
+        of the batch MSEs before their steps during the epoch (mini-batches
+        and ``partial_fit``), which costs no extra pass over the data.
+
+    t_ : int
+        Adam steps taken to reach the kept coefficients; the next step is
+        number ``t_ + 1``.
+
+    moment1_, moment2_ : ndarray of shape (n_params, n_targets)
+        Adam's first and second moment estimates at the kept coefficients,
+        in the working coordinates (standardized units when
+        ``standardize=True``; the last row is the intercept when it is a
+        parameter). ``partial_fit`` continues from them.
+
+    validation_scores_ : ndarray of shape (n_iter_,) or None
+        Validation R^2 after each iteration (``early_stopping=True`` only).
+
+    best_validation_score_ : float or None
+        Best value in ``validation_scores_``.
 
     best_iter_ : int
         Iteration whose coefficients were kept (0 is the starting point).
@@ -180,7 +236,27 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
 
     precomputed_ : bool
         Whether the last fit ran on the sufficient statistics (see
-        ``precompute``).
+        ``precompute``); always False with mini-batches.
+
+    Notes
+    -----
+    **fit, warm_start and partial_fit.** ``fit`` solves from scratch: fresh
+    moments, ``t`` from 1, ``n_iter_`` and ``loss_curve_`` for this call only;
+    with ``warm_start=True`` only the starting coefficients differ.
+    ``partial_fit(X, y)`` instead continues the optimiser exactly where it
+    stands (``t_``, ``moment1_``, ``moment2_``, after a ``fit`` too): one
+    epoch over the given rows, in mini-batches of ``batch_size`` or as one
+    full-batch step when it is None, appending to ``loss_curve_``.
+
+    **standardize under partial_fit.** The statistics of a stream are not
+    known in advance, so the first ``partial_fit`` call fixes the working
+    coordinates from its own rows (weighted means and standard deviations,
+    as ``fit`` does on all rows), and the intercept is then a parameter of
+    Adam so that later chunks with another mean are still fitted. After a
+    ``fit``, ``partial_fit`` keeps the coordinates of that fit. A first chunk
+    that is not representative (a constant column, a much smaller spread)
+    makes the later steps badly scaled: give the first call a representative
+    sample, or scale the data yourself and use ``standardize=False``.
 
     n_features_in_ : int
         Number of features seen during fit.
@@ -219,6 +295,11 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         "fit_intercept": ["boolean"],
         "standardize": ["boolean"],
         "precompute": ["boolean", StrOptions({"auto"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
     }
@@ -236,6 +317,11 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         fit_intercept=True,
         standardize=True,
         precompute="auto",
+        batch_size=None,
+        shuffle=True,
+        random_state=None,
+        early_stopping=False,
+        validation_fraction=0.1,
         warm_start=False,
         verbose=0,
     ):
@@ -250,6 +336,11 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.standardize = standardize
         self.precompute = precompute
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.warm_start = warm_start
         self.verbose = verbose
 
@@ -266,100 +357,166 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, \
+n_features)
             Training data. float32 and float64 are used as given (never copied
             or modified); other dtypes are converted to float64. Sparse input
             must be CSR or CSC to avoid a conversion; it is never densified.
+            A dask array is reduced to sufficient statistics on its cluster
+            (see the user guide).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; a weight of ``c`` is equivalent to repeating
-            the row ``c`` times. At least one must be positive.
+            the row ``c`` times (exactly so for full-batch fits). At least one
+            must be positive.
 
         Returns
         -------
         self : AdamRegressor
             The fitted estimator.
         """
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=("csr", "csc"),
-            dtype=[np.float64, np.float32],
-            multi_output=True,
-            y_numeric=True,
-        )
-        n_samples = X.shape[0]
-        Y = np.asarray(y, dtype=np.float64).reshape(n_samples, -1)
-        s = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        total = s.sum()
-        if not total > 0:
-            raise ValueError(
-                "sample_weight sums to zero: at least one sample must have a "
-                "positive weight."
+        if _is_dask(X):
+            from ._dask import fit_dask
+
+            return fit_dask(self, X, y, sample_weight)
+        X, Y, s, one_d = self._validate_xy(X, y, sample_weight, reset=True)
+        rng = check_random_state(self.random_state)
+        train, validation = self._split(s, rng)
+        batched = self.batch_size is not None
+        fit_intercept, standardize = self.fit_intercept, self.standardize
+        if batched:
+            if sp.issparse(X) and X.format != "csr":
+                X = sp.csr_array(X)  # row batches need row access
+            coords = Coordinates.from_data(
+                X,
+                Y,
+                train,
+                center=standardize and fit_intercept,
+                standardize=standardize,
+                intercept=fit_intercept and not standardize,
             )
-        s = s / total
-
-        problem, y_offset, y_scale = least_squares_problem(
-            X,
-            Y,
-            s,
-            fit_intercept=self.fit_intercept,
-            standardize=self.standardize,
-            precompute=self.precompute,
+            problem = None
+        else:
+            problem, coords = least_squares_problem(
+                X,
+                Y,
+                train,
+                fit_intercept=fit_intercept,
+                standardize=standardize,
+                precompute=self.precompute,
+            )
+        params = self._initial_params(coords, Y.shape[1])
+        state = AdamState.zeros(params.shape)
+        adam = Adam(self.alpha, self.beta1, self.beta2, self.epsilon, state)
+        if batched:
+            epoch = _MiniBatchEpochs(self, X, Y, train, coords, adam, rng).run
+            start = None
+        else:
+            epoch = _FullBatchStep(problem, adam).run
+            with np.errstate(over="ignore", invalid="ignore"):  # checked later
+                start = problem.evaluate(params)
+        check = (
+            None
+            if validation is None
+            else _Validation(X, Y, validation, coords, fit_intercept)
         )
-        params = self._initial_params(problem, Y.shape[1], y_scale)
-        result = _run_adam(self, problem, params, y_scale)
-        params, curve, best_iter, reason = result
+        run = _run_adam(self, epoch, params, adam, coords.y_scale, start, check)
 
-        coef, intercept = _to_original_units(
-            params, problem, y_offset, y_scale, self.fit_intercept
-        )
         # attributes are set together at the end: an interrupted fit leaves
         # the estimator as it was
-        coef = coef.astype(X.dtype, copy=False)
-        intercept = intercept.astype(X.dtype, copy=False)
-        if y.ndim == 1:
-            coef, intercept = coef[0], intercept[0]
-        self.coef_ = coef
-        self.intercept_ = intercept
-        self.loss_curve_ = curve
-        self.n_iter_ = len(curve)
-        self.best_iter_ = best_iter
-        self.stop_reason_ = reason
+        self._set_fitted(run.params, coords, X.dtype, one_d)
+        self._set_optimizer_state(run.state)
+        self.loss_curve_ = run.curve
+        self.n_iter_ = len(run.curve)
+        self.best_iter_ = run.best_iter
+        self.stop_reason_ = run.reason
+        self.validation_scores_ = run.validation_scores
+        self.best_validation_score_ = (
+            None
+            if run.validation_scores is None
+            else float(np.max(run.validation_scores))
+        )
         self.precomputed_ = isinstance(problem, GramLeastSquares)
+        self._random = rng  # partial_fit continues the same stream
         return self
 
-    def _initial_params(self, problem, n_targets, y_scale):
-        n_features = len(problem.x_scale)
-        params = np.zeros((problem.n_params, n_targets))
-        if not (self.warm_start and hasattr(self, "coef_")):
-            return params
-        coef = np.asarray(self.coef_, dtype=np.float64).reshape(
-            -1, self.coef_.shape[-1]
-        )
-        if coef.shape != (n_targets, n_features):
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Continue Adam for one epoch over the given rows.
+
+        The optimiser state (``t_``, ``moment1_``, ``moment2_``) is continued
+        exactly; see the Notes of the class for ``standardize`` on streams.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Its targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the chunk's rows.
+
+        Returns
+        -------
+        self : AdamRegressor
+            The updated estimator.
+        """
+        if self.early_stopping:
             raise ValueError(
-                f"warm_start=True but the previous fit had coef_ of shape "
-                f"{np.shape(self.coef_)}, which does not match {n_targets} "
-                f"target(s) and {n_features} feature(s) of this data. Set "
-                f"warm_start=False or fit data of the same shape."
+                "partial_fit does not hold out a validation set: set "
+                "early_stopping=False, or use fit."
             )
-        params[:n_features] = coef.T * problem.x_scale[:, None] / y_scale
-        if problem.intercept:
-            params[n_features] = np.reshape(self.intercept_, -1)
-        return params
+        first = not hasattr(self, "t_")
+        X, Y, s, one_d = self._validate_xy(X, y, sample_weight, reset=first)
+        if sp.issparse(X) and X.format != "csr" and self.batch_size is not None:
+            X = sp.csr_array(X)
+        if first:
+            coords = Coordinates.from_data(
+                X,
+                Y,
+                s,
+                center=self.standardize and self.fit_intercept,
+                standardize=self.standardize,
+                intercept=self.fit_intercept,
+            )
+            params = np.zeros((coords.n_params, Y.shape[1]))
+            state = AdamState.zeros(params.shape)
+            self._random = check_random_state(self.random_state)
+            curve = np.empty(0)
+        else:
+            coords, params, state = self._continued_state(Y.shape[1])
+            curve = self.loss_curve_
+        adam = Adam(self.alpha, self.beta1, self.beta2, self.epsilon, state)
+        epochs = _MiniBatchEpochs(self, X, Y, s, coords, adam, self._random)
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss = epochs.run(params)
+        weights = coords.y_scale**2 / coords.y_scale.size
+        mse = float(loss @ weights)
+        if not (np.isfinite(mse) and np.all(np.isfinite(params))):
+            raise ValueError(
+                f"Adam diverged in partial_fit (training MSE {mse}); the "
+                f"coefficients were not updated. Reduce alpha (now "
+                f"{self.alpha}) or scale the data."
+            )
+        self._set_fitted(params, coords, X.dtype, one_d)
+        self._set_optimizer_state(adam.state)
+        self.loss_curve_ = np.append(curve, mse)
+        self.n_iter_ = len(self.loss_curve_)
+        self.best_iter_ = self.n_iter_
+        self.stop_reason_ = "partial_fit"
+        self.validation_scores_ = self.best_validation_score_ = None
+        self.precomputed_ = False
+        return self
 
     def predict(self, X):
         """Predict with the fitted linear model.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, \
+n_features)
+            Samples. A dask array gives a lazy dask array.
 
         Returns
         -------
@@ -367,6 +524,10 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
             ``X @ coef_.T + intercept_``.
         """
         check_is_fitted(self)
+        if _is_dask(X):
+            from ._dask import predict_dask
+
+            return predict_dask(self, X)
         X = validate_data(
             self,
             X,
@@ -376,61 +537,260 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         )
         return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
 
+    # -- helpers -----------------------------------------------------------
 
-def _to_original_units(params, problem, y_offset, y_scale, fit_intercept):
-    """Coefficients ``(k, d)`` and intercepts ``(k,)`` in the data's units."""
-    n_features = len(problem.x_scale)
-    coef = (params[:n_features] / problem.x_scale[:, None] * y_scale).T
-    if problem.intercept:
-        intercept = params[n_features].copy()
-    elif fit_intercept:
-        intercept = y_offset - coef @ problem.x_offset
-    else:
-        intercept = np.zeros(params.shape[1])
-    return coef, intercept
+    def _validate_xy(self, X, y, sample_weight, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=("csr", "csc"),
+            dtype=[np.float64, np.float32],
+            multi_output=True,
+            y_numeric=True,
+            reset=reset,
+        )
+        Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
+        s = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        total = s.sum()
+        if not total > 0:
+            raise ValueError(
+                "sample_weight sums to zero: at least one sample must have a "
+                "positive weight."
+            )
+        return X, Y, s / total, y.ndim == 1
+
+    def _split(self, s, rng):
+        """Training weights, and validation weights when early stopping."""
+        if not self.early_stopping:
+            return s, None
+        n = s.size
+        n_val = int(np.ceil(self.validation_fraction * n))
+        if n_val < 1 or n_val >= n:
+            raise ValueError(
+                f"early_stopping=True with validation_fraction="
+                f"{self.validation_fraction} and {n} samples leaves "
+                f"{n_val} validation and {n - n_val} training samples; both "
+                f"need at least one. Change validation_fraction or set "
+                f"early_stopping=False."
+            )
+        held_out = np.zeros(n, dtype=bool)
+        held_out[rng.permutation(n)[:n_val]] = True
+        train = np.where(held_out, 0.0, s)
+        validation = np.where(held_out, s, 0.0)
+        if not (train.sum() > 0 and validation.sum() > 0):
+            raise ValueError(
+                "early_stopping=True: all the weight fell on one side of the "
+                "validation split; change random_state or validation_fraction."
+            )
+        return train / train.sum(), validation / validation.sum()
+
+    def _initial_params(self, coords, n_targets):
+        if not (self.warm_start and hasattr(self, "coef_")):
+            return np.zeros((coords.n_params, n_targets))
+        coef, intercept = self._coef_2d()
+        n_features = coords.x_scale.size
+        if coef.shape != (n_targets, n_features):
+            raise ValueError(
+                f"warm_start=True but the previous fit had coef_ of shape "
+                f"{np.shape(self.coef_)}, which does not match {n_targets} "
+                f"target(s) and {n_features} feature(s) of this data. Set "
+                f"warm_start=False or fit data of the same shape."
+            )
+        return coords.to_working(coef, intercept)
+
+    def _coef_2d(self):
+        coef = np.asarray(self.coef_, dtype=np.float64)
+        return coef.reshape(-1, coef.shape[-1]), np.reshape(
+            np.asarray(self.intercept_, dtype=np.float64), -1
+        )
+
+    def _continued_state(self, n_targets):
+        """Coordinates, working parameters and Adam state to continue from."""
+        coords = self._coords
+        coef, intercept = self._coef_2d()
+        if coef.shape[0] != n_targets:
+            raise ValueError(
+                f"partial_fit got {n_targets} target(s) but the model was "
+                f"fitted with {coef.shape[0]}."
+            )
+        moment1, moment2 = self.moment1_, self.moment2_
+        if self.fit_intercept and not coords.intercept:
+            # a full-batch standardized fit had an exact intercept; streams
+            # need it as a parameter, with fresh moments
+            coords = replace(coords, intercept=True)
+            moment1 = np.vstack([moment1, np.zeros((1, n_targets))])
+            moment2 = np.vstack([moment2, np.zeros((1, n_targets))])
+        params = coords.to_working(coef, intercept)
+        state = AdamState(
+            t=int(self.t_),
+            moment1=np.array(moment1, dtype=np.float64),
+            moment2=np.array(moment2, dtype=np.float64),
+            beta1_power=float(self.beta1) ** int(self.t_),
+            beta2_power=float(self.beta2) ** int(self.t_),
+        )
+        return coords, params, state
+
+    def _set_fitted(self, params, coords, dtype, one_d):
+        coef, intercept = coords.to_original(params, self.fit_intercept)
+        coef = coef.astype(dtype, copy=False)
+        intercept = intercept.astype(dtype, copy=False)
+        if one_d:
+            coef, intercept = coef[0], intercept[0]
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self._coords = coords
+
+    def _set_optimizer_state(self, state):
+        self.t_ = int(state.t)
+        self.moment1_ = state.moment1.copy()
+        self.moment2_ = state.moment2.copy()
 
 
-def _run_adam(est, problem, params, y_scale):
-    """Run Adam from ``params`` until a stopping rule fires.
+def _is_dask(X) -> bool:
+    """A dask collection, recognised without importing dask."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
 
-    Returns ``(kept_params, loss_curve, best_iter, reason)``. Decisions are
-    taken on the MSE divided by ``max(y_scale)**2``, so they stay finite where
-    the MSE in squared units of ``y`` overflows.
+
+class _FullBatchStep:
+    """One iteration of full-batch Adam: gradient, step, new MSE."""
+
+    def __init__(self, problem, adam):
+        self.problem = problem
+        self.adam = adam
+        self.grad = np.empty((problem.n_params, problem.n_targets))
+
+    def run(self, params):
+        self.problem.gradient(self.grad)
+        self.adam.step(params, self.grad)
+        return self.problem.evaluate(params)
+
+
+class _MiniBatchEpochs:
+    """One epoch of mini-batch Adam over the rows with positive weight."""
+
+    def __init__(self, est, X, Y, s, coords, adam, rng):
+        self.X = X
+        Y_work = (Y - coords.y_offset) / coords.y_scale
+        self.Y = Y_work[:, 0] if Y.shape[1] == 1 else Y_work
+        positive = s > 0
+        self.rows = None if positive.all() else np.flatnonzero(positive)
+        equal = np.all(s[positive] == s[positive][0])
+        self.s = None if equal else s
+        self.batch = BatchLeastSquares(coords, X.dtype, Y.shape[1])
+        self.adam = adam
+        self.rng = rng
+        self.shuffle = est.shuffle
+        self.size = X.shape[0] if est.batch_size is None else est.batch_size
+        self.grad = np.empty((coords.n_params, Y.shape[1]))
+
+    def run(self, params):
+        n = self.X.shape[0] if self.rows is None else self.rows.size
+        if self.shuffle and self.size < n:
+            order = self.rng.permutation(n)
+            if self.rows is not None:
+                order = self.rows[order]
+        else:
+            order = self.rows  # None: contiguous slices, no copies
+        total = np.zeros(self.grad.shape[1])
+        weight = 0.0
+        X, Y, s, size = self.X, self.Y, self.s, self.size
+        gradient, step, grad = self.batch.gradient, self.adam.step, self.grad
+        for start in range(0, n, size):
+            if order is None:
+                idx = slice(start, start + size)
+            else:
+                idx = order[start : start + size]
+            result = gradient(
+                X[idx], Y[idx], None if s is None else s[idx], params, grad
+            )
+            if result is None:
+                continue
+            step(params, grad)
+            total += result[1] * result[0]
+            weight += result[1]
+        return total / weight
+
+
+class _Validation:
+    """Validation MSE and R^2 of working parameters on the held-out rows."""
+
+    def __init__(self, X, Y, s, coords, fit_intercept):
+        rows = np.flatnonzero(s > 0)
+        self.X, self.Y, self.s = X[rows], Y[rows], s[rows]
+        self.coords = coords
+        self.fit_intercept = fit_intercept
+
+    def __call__(self, params):
+        coef, intercept = self.coords.to_original(params, self.fit_intercept)
+        pred = safe_sparse_dot(self.X, coef.T.astype(self.X.dtype), dense_output=True)
+        pred = pred + intercept
+        mse = np.average((self.Y - pred) ** 2, axis=0, weights=self.s)
+        score = r2_score(self.Y, pred, sample_weight=self.s)
+        return mse, score
+
+
+@dataclass
+class _Run:
+    params: np.ndarray
+    state: AdamState
+    curve: np.ndarray
+    best_iter: int
+    reason: str
+    validation_scores: np.ndarray | None
+
+
+def _run_adam(est, epoch, params, adam, y_scale, start, validation):
+    """Iterate ``epoch`` until a stopping rule fires; see the class docstring.
+
+    ``start`` is the per-target training MSE at the starting point (None
+    when it is not known, for mini-batches). Decisions are taken on MSEs
+    divided by ``max(y_scale)**2`` so that they stay finite where the MSE in
+    squared units of ``y`` overflows.
     """
     window = est.n_iter_no_change
     unit = np.max(y_scale)
     weights = (y_scale / unit) ** 2 / y_scale.size
     tol = est.tol / unit / unit  # may underflow to 0, never overflows
+    loss = np.empty(est.max_iter + 1)  # loss[t]: training MSE of iteration t
+    best = np.empty(est.max_iter + 1)  # best[t]: lowest criterion up to t
+    scores = [] if validation is not None else None
 
-    grad = np.empty_like(params)
-    adam = Adam(
-        est.alpha, est.beta1, est.beta2, est.epsilon, AdamState.zeros(params.shape)
-    )
-    # loss[t], best[t]: MSE of iterate t and lowest MSE up to t (0 = start)
-    loss = np.empty(est.max_iter + 1)
-    best = np.empty(est.max_iter + 1)
-    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
-        loss[0] = best[0] = problem.evaluate(params) @ weights
-    if not np.isfinite(loss[0]):
+    def criterion(train_mse):
+        if validation is None:
+            return train_mse
+        mse, score = validation(params)
+        scores.append(score)
+        return float(np.mean(mse / unit / unit))
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss[0] = np.inf if start is None else start @ weights
+    if not (start is None or np.isfinite(loss[0])):
         raise ValueError(
             "The training MSE at the starting point is not finite: the values "
             "of X or y are so large that their squares overflow float64. "
             "Rescale the data or use standardize=True."
         )
+    best[0] = criterion(loss[0]) if validation is not None else loss[0]
+    if scores:
+        scores.pop()  # the starting point's score is not an iteration's
     best_params = params.copy()
+    best_state = adam.state.copy()
     best_iter, reason, t = 0, "max_iter", 0
     # non-finite values are detected below; numpy need not warn about them
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, est.max_iter + 1):
-            problem.gradient(grad)
-            adam.step(params, grad)
-            loss[t] = current = problem.evaluate(params) @ weights
+            loss[t] = current = epoch(params) @ weights
             if not np.isfinite(current):
                 reason = "diverged"
                 break
-            best[t] = min(current, best[t - 1])
-            if current < best[t - 1]:
+            value = criterion(current)
+            best[t] = min(value, best[t - 1])
+            if value < best[t - 1]:
                 best_params[...] = params
+                best_state.assign(adam.state)
                 best_iter = t
             if est.verbose:
                 _report(t, current * unit * unit)
@@ -443,18 +803,19 @@ def _run_adam(est, problem, params, y_scale):
                     break
         # (the Gram path's MSE may be a tiny negative number for exact fits)
         curve = np.maximum(loss[1 : t + 1], 0.0) * unit * unit
-        best_mse = best[t if reason != "diverged" else t - 1] * unit * unit
         start_mse = loss[0] * unit * unit
 
     if est.verbose:
         print(
             f"Stopped at iteration {t} by the {reason} rule; keeping iteration "
-            f"{best_iter} with MSE {best_mse:.6g}."
+            f"{t if reason == 'tol' else best_iter}."
         )
     _warn_if_unconverged(est, reason, t, best_iter, curve, start_mse)
+    if scores is not None:
+        scores = np.asarray(scores[: len(curve)])
     if reason == "tol":
-        return params, curve, t, reason
-    return best_params, curve, best_iter, reason
+        return _Run(params, adam.state, curve, t, reason, scores)
+    return _Run(best_params, best_state, curve, best_iter, reason, scores)
 
 
 def _warn_if_unconverged(est, reason, t, best_iter, curve, start_mse):

@@ -68,3 +68,27 @@ def weighted_lstsq(X, y, sample_weight=None, fit_intercept=True):
     if y.ndim == 1:
         return W[:, 0], float(b[0])
     return W.T, b
+
+
+def seed_adam_batches(X, y, batches, alpha, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    """The article's loop with each gradient taken on a batch of rows.
+
+    ``batches`` is the sequence of row-index arrays, one Adam step each.
+    Returns the final weights and, per batch, its MSE before its step.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    weights = np.zeros(X.shape[1])
+    moment1 = np.zeros(X.shape[1])
+    moment2 = np.zeros(X.shape[1])
+    losses = []
+    for iterationCount, rows in enumerate(batches):
+        error = y[rows] - X[rows] @ weights
+        losses.append(np.mean(error**2))
+        gradient = -(X[rows].T @ error) / len(rows)
+        moment1 = beta1 * moment1 + (1 - beta1) * gradient
+        moment2 = beta2 * moment2 + (1 - beta2) * gradient**2
+        moment1hat = moment1 / (1 - beta1 ** (iterationCount + 1))
+        moment2hat = moment2 / (1 - beta2 ** (iterationCount + 1))
+        weights = weights - alpha * moment1hat / (np.sqrt(moment2hat) + epsilon)
+    return weights, np.array(losses)

@@ -108,7 +108,7 @@ def test_centering_is_exact_for_years_and_large_offsets(container):
     X = np.c_[years, 1e6 + rng.randn(n), 1e8 + 10 * rng.randn(n), rng.randn(n)]
     y = rng.randn(n)
     s = np.full(n, 1.0 / n)
-    problem, _, _ = least_squares_problem(
+    problem, _ = least_squares_problem(
         container(X),
         y[:, None],
         s,

@@ -1,0 +1,246 @@
+"""Mini-batch Adam, partial_fit and validation early stopping."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from oracle import seed_adam_batches
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression
+
+from sk_adam import AdamRegressor
+
+RAW = dict(fit_intercept=False, standardize=False)
+
+
+def _data(seed=0, n=1000, d=5, noise=0.5, offset=0.0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d) + offset
+    return X, X @ rng.uniform(-2, 2, d) + noise * rng.randn(n)
+
+
+def _quiet_fit(est, X, y, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y, **kwargs)
+
+
+@pytest.mark.parametrize("n, batch", [(100, 32), (96, 32), (50, 200)])
+def test_unshuffled_epochs_equal_the_seed_loop_on_batches(n, batch):
+    X, y = _data(n=n)
+    epochs = 3
+    batches = [np.arange(i, min(i + batch, n)) for i in range(0, n, batch)] * epochs
+    w, losses = seed_adam_batches(X, y, batches, alpha=0.05)
+    est = AdamRegressor(
+        alpha=0.05,
+        batch_size=batch,
+        shuffle=False,
+        max_iter=epochs,
+        n_iter_no_change=None,
+        **RAW,
+    )
+    _quiet_fit(est, X, y)
+    # the final iterate is the kept one when the loss keeps falling
+    assert np.all(np.diff(est.loss_curve_) < 0)
+    assert_allclose(est.coef_, w, rtol=1e-12)
+    assert est.t_ == len(batches)
+    # loss_curve_: the weighted running mean of the batch losses of an epoch
+    per_epoch = len(batches) // epochs
+    sizes = np.array([len(b) for b in batches[:per_epoch]])
+    expected = [
+        np.sum(sizes * losses[e * per_epoch : (e + 1) * per_epoch]) / n
+        for e in range(epochs)
+    ]
+    assert_allclose(est.loss_curve_, expected, rtol=1e-12)
+
+
+def test_shuffled_epochs_follow_the_permutations():
+    X, y = _data(n=64)
+    est = AdamRegressor(
+        alpha=0.05,
+        batch_size=16,
+        random_state=3,
+        max_iter=2,
+        n_iter_no_change=None,
+        **RAW,
+    )
+    _quiet_fit(est, X, y)
+    rng = np.random.RandomState(3)
+    batches = []
+    for _ in range(2):
+        order = rng.permutation(64)
+        batches += [order[i : i + 16] for i in range(0, 64, 16)]
+    w, _ = seed_adam_batches(X, y, batches, alpha=0.05)
+    assert_allclose(est.coef_, w, rtol=1e-12)
+
+
+def test_same_random_state_is_bitwise_identical():
+    X, y = _data()
+    params = dict(batch_size=64, max_iter=20, random_state=7, early_stopping=True)
+    a = _quiet_fit(AdamRegressor(**params), X, y)
+    b = _quiet_fit(AdamRegressor(**params), X, y)
+    assert_array_equal(a.coef_, b.coef_)
+    assert_array_equal(a.loss_curve_, b.loss_curve_)
+    assert_array_equal(a.validation_scores_, b.validation_scores_)
+    c = _quiet_fit(AdamRegressor(**{**params, "random_state": 8}), X, y)
+    assert not np.array_equal(a.coef_, c.coef_)
+
+
+def test_minibatch_reaches_linear_regression_on_a_large_problem():
+    # the acceptance case: 200,000 x 50, batches of 256
+    rng = np.random.RandomState(0)
+    n, d = 200_000, 50
+    X = rng.randn(n, d) * rng.uniform(0.5, 3, d) + rng.uniform(-10, 10, d)
+    y = X @ rng.randn(d) + rng.randn(n)
+    ols = LinearRegression().fit(X, y).score(X, y)
+    est = _quiet_fit(
+        AdamRegressor(batch_size=256, alpha=1e-3, max_iter=5, random_state=0), X, y
+    )
+    assert abs(ols - est.score(X, y)) < 1e-3
+
+
+@pytest.mark.parametrize("container", [sp.csr_array, sp.csc_matrix])
+def test_minibatch_sparse_matches_dense(container):
+    X, y = _data(offset=2.0)
+    X[X < 1.5] = 0.0
+    params = dict(batch_size=100, max_iter=30, random_state=0, alpha=0.01)
+    dense = _quiet_fit(AdamRegressor(**params), X, y)
+    sparse = _quiet_fit(AdamRegressor(**params), container(X), y)
+    assert_allclose(sparse.coef_, dense.coef_, rtol=1e-10)
+
+
+def test_minibatch_float32_and_weights():
+    X, y = _data()
+    sw = np.random.RandomState(0).randint(0, 3, len(y)).astype(float)
+    est = _quiet_fit(
+        AdamRegressor(batch_size=50, max_iter=50, alpha=0.01, random_state=0),
+        X.astype(np.float32),
+        y,
+        sample_weight=sw,
+    )
+    assert est.coef_.dtype == np.float32
+    ols = LinearRegression().fit(X, y, sample_weight=sw)
+    assert_allclose(est.coef_, ols.coef_, rtol=0.05, atol=0.05)
+
+
+def test_minibatch_tol_rule():
+    X, y = _data(noise=0.0)
+    est = AdamRegressor(batch_size=100, alpha=0.01, tol=1e-4, random_state=0)
+    est.fit(X, y)
+    assert est.stop_reason_ == "tol"
+    assert est.loss_curve_[-1] < 1e-4 <= est.loss_curve_[:-1].min()
+
+
+# -- partial_fit ---------------------------------------------------------
+
+
+def test_partial_fit_continues_the_optimiser_exactly():
+    X, y = _data(n=120)
+    chunks = [slice(0, 40), slice(40, 80), slice(80, 120)]
+    est = AdamRegressor(alpha=0.05, batch_size=20, shuffle=False, **RAW)
+    for c in chunks:
+        est.partial_fit(X[c], y[c])
+    batches = [np.arange(i, i + 20) for i in range(0, 120, 20)]
+    w, losses = seed_adam_batches(X, y, batches, alpha=0.05)
+    assert_allclose(est.coef_, w, rtol=1e-12)
+    assert est.t_ == 6 and est.n_iter_ == 3 and len(est.loss_curve_) == 3
+    assert est.moment1_.shape == est.moment2_.shape == (5, 1)
+    assert_allclose(est.loss_curve_, losses.reshape(3, 2).mean(axis=1), rtol=1e-12)
+
+
+def test_partial_fit_state_pickles_and_travels():
+    X, y = _data(n=90)
+    a = AdamRegressor(batch_size=15, shuffle=False, alpha=0.02)
+    a.partial_fit(X[:30], y[:30])
+    b = pickle.loads(pickle.dumps(a))
+    for est in (a, b):
+        est.partial_fit(X[30:60], y[30:60])
+        est.partial_fit(X[60:], y[60:])
+    assert_array_equal(a.coef_, b.coef_)
+    assert_array_equal(a.moment2_, b.moment2_)
+
+
+def test_partial_fit_checks_features_and_targets():
+    X, y = _data()
+    est = AdamRegressor().partial_fit(X, y)
+    assert est.n_features_in_ == X.shape[1]
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(X[:, :3], y)
+    with pytest.raises(ValueError, match="target"):
+        est.partial_fit(X, np.c_[y, y])
+    with pytest.raises(ValueError, match="early_stopping=False"):
+        AdamRegressor(early_stopping=True).partial_fit(X, y)
+
+
+def test_partial_fit_stream_with_standardize_follows_a_drifting_mean():
+    # the first chunk fixes the coordinates; the intercept stays a parameter
+    rng = np.random.RandomState(0)
+    coef = np.array([1.0, -2.0, 0.5])
+    est = AdamRegressor(batch_size=32, alpha=0.01, random_state=0)
+    for i in range(60):
+        X = rng.randn(200, 3) * 10 + 1000
+        y = X @ coef + 50.0 + (5.0 if i >= 30 else 0.0) + 0.1 * rng.randn(200)
+        est.partial_fit(X, y)
+    X = rng.randn(500, 3) * 10 + 1000
+    y = X @ coef + 55.0
+    assert_allclose(est.coef_, coef, atol=0.02)
+    assert abs(np.mean(est.predict(X) - y)) < 0.5
+
+
+def test_fit_then_partial_fit_and_warm_start():
+    X, y = _data(offset=3.0)
+    est = AdamRegressor().fit(X, y)
+    t_fit, score = est.t_, est.score(X, y)
+    assert t_fit == est.best_iter_  # full batch: one step per iteration
+    # a small step keeps the stream near the solution fit found
+    est.set_params(batch_size=100, alpha=1e-3)
+    est.partial_fit(X, y)
+    assert est.t_ == t_fit + 10 and est.n_iter_ == len(est.loss_curve_)
+    assert est.score(X, y) > score - 1e-3
+    # warm_start: fresh moments, this call's iterations only
+    est.set_params(batch_size=None, warm_start=True)
+    est.fit(X, y)
+    assert est.t_ == est.best_iter_ <= est.n_iter_ == len(est.loss_curve_)
+
+
+# -- early stopping ------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_size", [None, 64])
+def test_early_stopping_keeps_the_best_validation_coefficients(batch_size):
+    X, y = _data(n=600, noise=2.0)
+    est = AdamRegressor(
+        early_stopping=True,
+        validation_fraction=0.2,
+        random_state=0,
+        batch_size=batch_size,
+        n_iter_no_change=30,
+        alpha=0.05,
+    )
+    _quiet_fit(est, X, y)
+    scores = est.validation_scores_
+    assert len(scores) == est.n_iter_
+    assert est.best_validation_score_ == scores.max()
+    assert est.best_iter_ == np.argmax(scores) + 1
+    # rebuild the split to check the kept coefficients' validation score
+    rng = np.random.RandomState(0)
+    held = np.zeros(600, bool)
+    held[rng.permutation(600)[:120]] = True
+    assert_allclose(est.score(X[held], y[held]), est.best_validation_score_, rtol=1e-10)
+
+
+def test_early_stopping_needs_both_sides():
+    X, y = _data(n=5)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        AdamRegressor(early_stopping=True, validation_fraction=0.9).fit(X, y)
+
+
+def test_clone_keeps_new_parameters():
+    est = AdamRegressor(
+        batch_size=8, shuffle=False, random_state=1, early_stopping=True
+    )
+    assert clone(est).get_params() == est.get_params()
