@@ -422,10 +422,16 @@ n_features)
             else _Validation(X, Y, validation, coords, fit_intercept)
         )
         run = _run_adam(self, epoch, params, adam, coords.y_scale, start, check)
+        precomputed = isinstance(problem, GramLeastSquares)
+        return self._finish(run, coords, X.dtype, one_d, precomputed, rng)
 
-        # attributes are set together at the end: an interrupted fit leaves
-        # the estimator as it was
-        self._set_fitted(run.params, coords, X.dtype, one_d)
+    def _finish(self, run, coords, dtype, one_d, precomputed, rng):
+        """Set the fitted attributes of ``fit`` from a finished run.
+
+        Attributes are set together at the end, so an interrupted fit leaves
+        the estimator as it was.
+        """
+        self._set_fitted(run.params, coords, dtype, one_d)
         self._set_optimizer_state(run.state)
         self.loss_curve_ = run.curve
         self.n_iter_ = len(run.curve)
@@ -437,7 +443,7 @@ n_features)
             if run.validation_scores is None
             else float(np.max(run.validation_scores))
         )
-        self.precomputed_ = isinstance(problem, GramLeastSquares)
+        self.precomputed_ = precomputed
         self._random = rng  # partial_fit continues the same stream
         return self
 
@@ -711,6 +717,7 @@ class _MiniBatchEpochs:
             step(params, grad)
             total += result[1] * result[0]
             weight += result[1]
+        self.weight = weight
         return total / weight
 
 

@@ -1,0 +1,154 @@
+"""Dask: cluster-side statistics, streamed mini-batches, Incremental, joblib.
+
+A 2-worker LocalCluster (processes, loopback only) is started once for the
+module and shut down at the end.
+"""
+
+import warnings
+
+import dask.array as da
+import joblib
+import numpy as np
+import pytest
+from dask_ml.wrappers import Incremental
+from distributed import Client, LocalCluster
+from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import GridSearchCV, KFold
+
+from sk_adam import AdamRegressor
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(
+            host="127.0.0.1",
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _data(seed=0, n=2000, d=6, k=None):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d) * rng.uniform(0.5, 3, d) + rng.uniform(-100, 100, d)
+    W = rng.randn(d) if k is None else rng.randn(d, k)
+    noise = rng.randn(n) if k is None else rng.randn(n, k)
+    return X, X @ W + 3.0 + 0.5 * noise
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dask_fit_equals_in_memory_fit(client, standardize, fit_intercept, dtype):
+    X, y = _data()
+    if not (standardize and fit_intercept):
+        # raw Adam, or a model without intercept, is well conditioned only
+        # on centred data; elsewhere both fits stop at 1e-6, not 1e-8
+        X = X - X.mean(axis=0)
+        y = y - y.mean()
+    X = X.astype(dtype)
+    sw = np.random.RandomState(1).uniform(0, 2, len(y))
+    params = dict(standardize=standardize, fit_intercept=fit_intercept, precompute=True)
+    local = AdamRegressor(**params).fit(X, y, sample_weight=sw)
+    remote = AdamRegressor(**params).fit(
+        da.from_array(X, chunks=(300, -1)),
+        da.from_array(y, chunks=300),
+        sample_weight=da.from_array(sw, chunks=300),
+    )
+    assert remote.precomputed_
+    assert remote.coef_.dtype == dtype
+    rtol = 1e-8 if dtype == np.float64 else 1e-5
+    assert_allclose(remote.coef_, local.coef_, rtol=rtol)
+    assert_allclose(remote.intercept_, local.intercept_, rtol=rtol, atol=1e-9)
+    assert remote.n_features_in_ == X.shape[1]
+
+
+def test_dask_multi_output_and_lazy_predict(client):
+    X, Y = _data(k=3)
+    Xd = da.from_array(X, chunks=(500, 3))  # column chunks are merged
+    est = AdamRegressor().fit(Xd, da.from_array(Y, chunks=500))
+    local = AdamRegressor().fit(X, Y)
+    assert_allclose(est.coef_, local.coef_, rtol=1e-8)
+    pred = est.predict(Xd)
+    assert isinstance(pred, da.Array)
+    assert_allclose(pred.compute(), est.predict(X), rtol=1e-12)
+    single = AdamRegressor().fit(Xd, da.from_array(Y[:, 0], chunks=500))
+    assert single.predict(Xd).compute().shape == (len(X),)
+
+
+def test_dask_minibatch_streams_blocks_like_in_memory(client):
+    X, y = _data(n=1200)
+    params = dict(batch_size=100, shuffle=False, max_iter=5, alpha=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        local = AdamRegressor(**params).fit(X, y)
+        remote = AdamRegressor(**params).fit(
+            da.from_array(X, chunks=(300, -1)), da.from_array(y, chunks=300)
+        )
+    assert_allclose(remote.loss_curve_, local.loss_curve_, rtol=1e-10)
+    assert_allclose(remote.coef_, local.coef_, rtol=1e-10)
+    assert remote.t_ == local.t_ == 5 * 12
+
+
+def test_dask_minibatch_shuffled_is_reproducible_to_round_off(client):
+    X, y = _data(n=1200)
+    Xd, yd = da.from_array(X, chunks=(300, -1)), da.from_array(y, chunks=300)
+    params = dict(batch_size=64, max_iter=4, random_state=0, alpha=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = AdamRegressor(**params).fit(Xd, yd)
+        b = AdamRegressor(**params).fit(Xd, yd)
+    # the same batches in the same order; the statistics reduced on the
+    # cluster may differ in the last bit (where the workers' arrays land in
+    # memory changes how SIMD kernels sum), so not bitwise
+    assert_allclose(a.coef_, b.coef_, rtol=1e-12)
+
+
+def test_dask_errors(client):
+    X, y = _data(n=100)
+    Xd, yd = da.from_array(X, chunks=(50, -1)), da.from_array(y, chunks=50)
+    with pytest.raises(ValueError, match="early_stopping"):
+        AdamRegressor(early_stopping=True).fit(Xd, yd)
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        AdamRegressor().fit(da.from_array(bad, chunks=(50, -1)), yd)
+    unknown = Xd[Xd[:, 0] > -np.inf]
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        AdamRegressor().fit(unknown, yd)
+    est = AdamRegressor().fit(Xd, yd)
+    with pytest.raises(ValueError, match="expecting 6 features"):
+        est.predict(Xd[:, :3])
+
+
+def test_incremental_wrapper(client):
+    X, y = _data(n=4000)
+    Xd, yd = da.from_array(X, chunks=(500, -1)), da.from_array(y, chunks=500)
+    inc = Incremental(AdamRegressor(batch_size=50, alpha=0.01, random_state=0))
+    for _ in range(3):
+        inc.partial_fit(Xd, yd)
+    est = inc.estimator_
+    assert est.t_ == 3 * 4000 // 50
+    assert est.n_iter_ == 3 * 8  # one partial_fit per block
+    ols = LinearRegression().fit(X, y).score(X, y)
+    assert ols - est.score(X, y) < 1e-3
+
+
+def test_grid_search_on_the_joblib_dask_backend(client):
+    X, y = _data(n=300)
+    grid = {"alpha": [0.03, 0.3], "beta1": [0.8, 0.9]}
+    cv = KFold(3, shuffle=True, random_state=0)
+    local = GridSearchCV(AdamRegressor(), grid, cv=cv).fit(X, y)
+    with joblib.parallel_backend("dask"):
+        remote = GridSearchCV(AdamRegressor(), grid, cv=cv, n_jobs=-1).fit(X, y)
+    assert remote.best_params_ == local.best_params_
+    assert_allclose(
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )
