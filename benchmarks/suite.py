@@ -41,6 +41,8 @@ class Sizes:
     long_steps: int = 2_000
     peer_budget_s: float = 20.0
     grid: tuple[int, int, int] = (3, 3, 3)
+    dask: tuple[int, int] = (10_000_000, 20)
+    dask_block: int = 250_000
     repeats: int = 3
 
 
@@ -54,6 +56,8 @@ QUICK = Sizes(
     long_steps=20,
     peer_budget_s=0.5,
     grid=(1, 1, 1),
+    dask=(20_000, 5),
+    dask_block=5_000,
     repeats=1,
 )
 
@@ -422,3 +426,184 @@ def grid_search(sizes: Sizes):
             )
         )
     return rows
+
+
+def minibatch(sizes: Sizes):
+    """Samples per second of one partial_fit pass over the same chunks.
+
+    Every model gets the same standardized data in the same chunks; AdamRegressor
+    uses batch_size 256, like MLPRegressor's batches here. Rows are shuffled
+    within each chunk (each estimator's own shuffle) or not at all.
+    """
+    n, d = sizes.tall
+    X, y = tall_problem(n, d, seed=5)
+    X = StandardScaler().fit_transform(X)
+    chunk = max(n // 10, 1)
+    chunks = [(X[i : i + chunk], y[i : i + chunk]) for i in range(0, n, chunk)]
+    rows = []
+    for shuffle in (True, False):
+        case = (
+            f"partial_fit throughput, {n:,} x {d} in chunks of {chunk:,}, "
+            f"{'shuffled' if shuffle else 'unshuffled'} rows"
+        )
+        peers = [
+            (
+                "AdamRegressor(batch_size=256)",
+                lambda s=shuffle: AdamRegressor(
+                    batch_size=256, alpha=1e-3, shuffle=s, random_state=0
+                ),
+            ),
+            ("SGDRegressor", lambda s=shuffle: SGDRegressor(shuffle=s, random_state=0)),
+            (
+                "MLPRegressor(solver='adam', hidden_layer_sizes=(), batch_size=256)",
+                lambda s=shuffle: MLPRegressor(
+                    hidden_layer_sizes=(), batch_size=256, shuffle=s, random_state=0
+                ),
+            ),
+        ]
+        results = {}
+        for name, make in peers:
+
+            def one_pass(make=make):
+                est = make()
+                for Xc, yc in chunks:
+                    est.partial_fit(Xc, yc)
+                return est
+
+            seconds, est = median_time(one_pass, sizes.repeats)
+            results[name] = seconds
+            rows.append(
+                (
+                    case,
+                    name,
+                    seconds,
+                    f"{n / seconds / 1e6:.2f} M samples/s, R^2 {est.score(X, y):.4f}",
+                )
+            )
+        adam = results["AdamRegressor(batch_size=256)"]
+        rows[-3] = (
+            *rows[-3][:3],
+            rows[-3][3] + f"; {results['SGDRegressor'] / adam:.2f} x "
+            "SGDRegressor's throughput",
+        )
+    return rows
+
+
+def minibatch_accuracy(sizes: Sizes):
+    """R^2 of mini-batch fit (batch 256) against LinearRegression."""
+    n, d = sizes.tall
+    X, y = tall_problem(n, d, seed=6)
+    ols = LinearRegression().fit(X, y).score(X, y)
+    est = AdamRegressor(batch_size=256, alpha=1e-3, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        seconds, est = median_time(lambda: est.fit(X, y), sizes.repeats)
+    return [
+        (
+            f"mini-batch fit, {n:,} x {d}, batch 256, alpha 1e-3, 5 epochs",
+            "AdamRegressor",
+            seconds,
+            f"R^2 gap to LinearRegression {ols - est.score(X, y):.1e}",
+        )
+    ]
+
+
+def _generated_block(block_id, rows, d, seed):
+    """Rows of a synthetic regression problem, made where they are needed."""
+    rng = np.random.default_rng([seed, block_id])
+    X = rng.standard_normal((rows, d))
+    X[:, : d // 2] += 100.0  # offsets
+    y = X @ np.linspace(-1, 1, d) + rng.standard_normal(rows)
+    return np.c_[X, y]
+
+
+def _peak_rss_mib():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def dask_scale(sizes: Sizes):
+    """A dask array fitted on a 2-worker LocalCluster against the same data
+    in memory. Needs the [dask] extra; skipped in the table otherwise."""
+    case = f"dask, {sizes.dask[0]:,} x {sizes.dask[1]} float64"
+    try:
+        import dask.array as da
+        from distributed import Client, LocalCluster
+    except ImportError:
+        return [(case, "AdamRegressor on dask", float("nan"), "dask not installed")]
+    n, d = sizes.dask
+    rows_per_block = sizes.dask_block
+    n_blocks = n // rows_per_block
+    blocks = [
+        da.from_delayed(
+            _delayed_block(i, rows_per_block, d), (rows_per_block, d + 1), np.float64
+        )
+        for i in range(n_blocks)
+    ]
+    Xy = da.concatenate(blocks)
+    X, y = Xy[:, :d], Xy[:, d]
+    block_mib = rows_per_block * (d + 1) * 8 / 2**20
+    rows = []
+    with (
+        LocalCluster(
+            host="127.0.0.1",
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        from distributed import wait
+
+        baseline = max(client.run(_peak_rss_mib).values())
+        on_the_fly, _ = median_time(lambda: AdamRegressor().fit(X, y), sizes.repeats)
+        peak = max(client.run(_peak_rss_mib).values()) - baseline
+        Xp, yp = X.persist(), y.persist()
+        wait([Xp, yp])
+        persisted, est_p = median_time(
+            lambda Xp=Xp, yp=yp: AdamRegressor().fit(Xp, yp), sizes.repeats
+        )
+    memory = np.concatenate(
+        [_generated_block(i, rows_per_block, d, 0) for i in range(n_blocks)]
+    )
+    Xm, ym = memory[:, :d], memory[:, d]
+    in_memory, est_m = median_time(
+        lambda Xm=Xm, ym=ym: AdamRegressor().fit(Xm, ym), sizes.repeats
+    )
+    gap = np.max(np.abs(est_p.coef_ - est_m.coef_) / np.abs(est_m.coef_))
+    rows.append(
+        (
+            case,
+            "AdamRegressor().fit, numpy array in memory",
+            in_memory,
+            f"{est_m.n_iter_} iterations",
+        )
+    )
+    rows.append(
+        (
+            case,
+            "AdamRegressor().fit, dask array persisted on 2 workers",
+            persisted,
+            f"{persisted / in_memory:.2f} x in memory; coefficients equal to "
+            f"{gap:.1e} relative",
+        )
+    )
+    rows.append(
+        (
+            case,
+            "AdamRegressor().fit, dask array generated blockwise during the fit",
+            on_the_fly,
+            f"{on_the_fly / in_memory:.2f} x in memory (includes generating the "
+            f"data); worker peak memory +{peak:.0f} MiB over its baseline, for "
+            f"{block_mib:.0f} MiB blocks",
+        )
+    )
+    return rows
+
+
+def _delayed_block(i, rows, d):
+    from dask import delayed
+
+    return delayed(_generated_block)(i, rows, d, 0)

@@ -17,5 +17,9 @@ def test_benchmarks_run_quick(tmp_path, capsys):
         "X @ u and X.T @ r",
         "AdamRegressor(precompute=True)",
         "StandardScaler + AdamRegressor",
+        "partial_fit throughput",
+        "mini-batch fit",
+        "dask array generated blockwise",
+        "dask array persisted on 2 workers",
     ]:
         assert method in table, method
