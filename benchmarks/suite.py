@@ -457,7 +457,10 @@ def minibatch(sizes: Sizes):
             (
                 "MLPRegressor(solver='adam', hidden_layer_sizes=(), batch_size=256)",
                 lambda s=shuffle: MLPRegressor(
-                    hidden_layer_sizes=(), batch_size=256, shuffle=s, random_state=0
+                    hidden_layer_sizes=(),
+                    batch_size=min(256, chunk),
+                    shuffle=s,
+                    random_state=0,
                 ),
             ),
         ]
