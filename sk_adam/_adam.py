@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.linalg.blas import daxpy as _axpy
 
 __all__ = ["Adam", "AdamState"]
 
@@ -110,38 +109,30 @@ class Adam:
         self.beta2 = float(beta2)
         self.epsilon = float(epsilon)
         self.state = state
-        # flat views: the update runs on 1-D arrays, partly through BLAS axpy,
-        # which costs a fraction of a numpy call on small parameter vectors
-        self._m = state.moment1.reshape(-1)
-        self._v = state.moment2.reshape(-1)
-        self._buffer = np.empty_like(self._m)
+        self._buffer = np.empty_like(state.moment1)
 
     def step(self, params: Float64Array, grad: Float64Array) -> None:
-        """Apply one Adam update to ``params`` (in place) for gradient ``grad``.
-
-        ``params`` must be a C-contiguous float64 array of the state's shape.
-        """
+        """Apply one Adam update to ``params`` (in place) for gradient ``grad``."""
         s = self.state
-        m, v, buf = self._m, self._v, self._buffer
-        if not (params.flags.c_contiguous and params.dtype == np.float64):
-            raise ValueError("params must be a C-contiguous float64 array")
-        g = grad.reshape(-1)
-        w = params.reshape(-1)
+        m, v, buf = s.moment1, s.moment2, self._buffer
         s.t += 1
         s.beta1_power *= self.beta1
         s.beta2_power *= self.beta2
-        # m <- m + (1 - beta1) (g - m)  =  beta1 m + (1 - beta1) g
-        np.subtract(g, m, out=buf)
-        _axpy(buf, m, a=1.0 - self.beta1)
-        # v <- v + (1 - beta2) (g^2 - v)  =  beta2 v + (1 - beta2) g^2
-        np.multiply(g, g, out=buf)
-        buf -= v
-        _axpy(buf, v, a=1.0 - self.beta2)
-        # w <- w - alpha * mhat / (sqrt(vhat) + eps), without forming mhat,
+        # m <- beta1 m + (1 - beta1) g
+        m *= self.beta1
+        np.multiply(grad, 1.0 - self.beta1, out=buf)
+        m += buf
+        # v <- beta2 v + (1 - beta2) g^2
+        v *= self.beta2
+        np.multiply(grad, grad, out=buf)
+        buf *= 1.0 - self.beta2
+        v += buf
+        # w <- w - alpha * mhat / (sqrt(vhat) + eps), without forming mhat and
         # vhat: with c2 = sqrt(1 - beta2^t) it is
         # w - (alpha c2 / (1 - beta1^t)) * m / (sqrt(v) + eps c2)
         c2 = np.sqrt(1.0 - s.beta2_power)
         np.sqrt(v, out=buf)
         buf += self.epsilon * c2
         np.divide(m, buf, out=buf)
-        _axpy(buf, w, a=-self.alpha * c2 / (1.0 - s.beta1_power))
+        buf *= self.alpha * c2 / (1.0 - s.beta1_power)
+        params -= buf

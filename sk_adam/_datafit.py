@@ -22,23 +22,31 @@ or zeros and ones (``standardize=False``). Per target the objective is
     f_k(w, b) = \\tfrac12 \\sum_i s_i
     (\\tilde y_{ik} - \\tilde x_i \\cdot w_k - b_k)^2 ,
 
-where the intercept ``b`` is a parameter only when it is fitted without
-standardization (otherwise the centring makes it exact). The parameters are
-packed in one ``(p, k)`` array, ``p = d + 1`` with the intercept in the last
-row, ``p = d`` without.
+where the intercept ``b`` is a parameter when it is fitted without
+standardization, and in streams (otherwise the centring makes it exact).
+The parameters are packed in one ``(p, k)`` array, ``p = d + 1`` with the
+intercept in the last row, ``p = d`` without.
 
-Two implementations of the same objective:
+What is here:
 
+:class:`Coordinates`
+    The map between the data's units and the working coordinates.
+:class:`GramStats`, :func:`gram_stats`
+    The sufficient statistics, one row block at a time, mergeable exactly (a
+    distributed reduction merges them the same way).
 :class:`DirectLeastSquares`
-    Products with ``X`` at every evaluation, ``O(nnz(X) k)``; the centring and
-    scaling are applied implicitly, so ``X`` is used as given.
+    The full-batch objective from products with ``X`` at every evaluation,
+    ``O(nnz(X) k)``; centring and scaling are applied implicitly, so ``X`` is
+    used as given.
 :class:`GramLeastSquares`
-    The sufficient statistics :math:`G = \\tilde X^\\top S \\tilde X`,
-    :math:`c = \\tilde X^\\top S \\tilde Y` and :math:`\\tilde Y^\\top S \\tilde
-    Y`, computed in one blockwise pass over ``X``; every evaluation then costs
-    ``O(p^2 k)`` whatever ``n`` is.
+    The full-batch objective from :math:`G = \tilde X^\top S \tilde X`,
+    :math:`c = \tilde X^\top S \tilde Y` and :math:`\tilde Y^\top S \tilde
+    Y`; every evaluation costs ``O(p^2 k)`` whatever ``n`` is.
+:class:`BatchLeastSquares`
+    Gradients on row subsets, for mini-batches and ``partial_fit``.
 
-:func:`least_squares_problem` builds one of them and chooses between them.
+:func:`least_squares_problem` builds a full-batch problem, choosing between
+the two implementations (:func:`use_gram`).
 """
 
 from __future__ import annotations
@@ -49,7 +57,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.linalg.blas import daxpy as _axpy
 
 Array = NDArray[np.floating]
 Float64Array = NDArray[np.float64]
@@ -432,7 +439,7 @@ class BatchLeastSquares:
         g = X.T @ r
         total = float(np.add.reduce(r))
         if self._center:
-            _axpy(self._offset, g, a=-total)
+            g -= self._offset * total
         if self._factor_weight != n:  # -1 / (scale * n), cached per batch size
             np.divide(self._neg_inv_scale, n, out=self._factor)
             self._factor_weight = n
