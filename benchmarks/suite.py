@@ -562,7 +562,7 @@ def dask_scale(sizes: Sizes):
 
         baseline = max(client.run(_peak_rss_mib).values())
         on_the_fly, _ = median_time(lambda: AdamRegressor().fit(X, y), sizes.repeats)
-        peak = max(client.run(_peak_rss_mib).values()) - baseline
+        peak = max(client.run(_peak_rss_mib).values())
         Xp, yp = X.persist(), y.persist()
         wait([Xp, yp])
         persisted, est_p = median_time(
@@ -599,8 +599,8 @@ def dask_scale(sizes: Sizes):
             "AdamRegressor().fit, dask array generated blockwise during the fit",
             on_the_fly,
             f"{on_the_fly / in_memory:.2f} x in memory (includes generating the "
-            f"data); worker peak memory +{peak:.0f} MiB over its baseline, for "
-            f"{block_mib:.0f} MiB blocks",
+            f"data); peak worker RSS {peak:.0f} MiB ({baseline:.0f} MiB when "
+            f"started), blocks of {block_mib:.0f} MiB",
         )
     )
     return rows
