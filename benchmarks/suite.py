@@ -520,10 +520,33 @@ def _generated_block(block_id, rows, d, seed):
     return np.c_[X, y]
 
 
-def _peak_rss_mib():
-    import resource
+def _rss_mib():
+    import psutil  # a dependency of distributed
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return psutil.Process().memory_info().rss / 2**20
+
+
+class _WorkerMemory:
+    """Largest resident memory of any worker, sampled every 50 ms."""
+
+    def __init__(self, client):
+        import threading
+
+        self.client, self.peak, self._stop = client, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, *self.client.run(_rss_mib).values())
+            self._stop.wait(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 def dask_scale(sizes: Sizes):
@@ -560,9 +583,13 @@ def dask_scale(sizes: Sizes):
     ):
         from distributed import wait
 
-        baseline = max(client.run(_peak_rss_mib).values())
-        on_the_fly, _ = median_time(lambda: AdamRegressor().fit(X, y), sizes.repeats)
-        peak = max(client.run(_peak_rss_mib).values())
+        baseline = max(client.run(_rss_mib).values())
+        with _WorkerMemory(client) as sampler:
+            on_the_fly, _ = median_time(
+                lambda: AdamRegressor().fit(X, y), sizes.repeats
+            )
+        peak = sampler.peak
+        generate_only, _ = median_time(lambda: Xy.sum().compute(), sizes.repeats)
         Xp, yp = X.persist(), y.persist()
         wait([Xp, yp])
         persisted, est_p = median_time(
@@ -599,8 +626,16 @@ def dask_scale(sizes: Sizes):
             "AdamRegressor().fit, dask array generated blockwise during the fit",
             on_the_fly,
             f"{on_the_fly / in_memory:.2f} x in memory (includes generating the "
-            f"data); peak worker RSS {peak:.0f} MiB ({baseline:.0f} MiB when "
-            f"started), blocks of {block_mib:.0f} MiB",
+            f"data); largest worker memory {peak:.0f} MiB ({baseline:.0f} MiB "
+            f"before), blocks of {block_mib:.0f} MiB",
+        )
+    )
+    rows.append(
+        (
+            case,
+            "generating the same blocks and summing them (no fit)",
+            generate_only,
+            "what the fit above spends on making the data",
         )
     )
     return rows

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._adam import Adam, AdamState
-from ._datafit import Coordinates, GramLeastSquares, GramStats, _varying
+from ._datafit import Coordinates, GramLeastSquares, _blockwise_gram_stats, _varying
 
 
 def _as_dask(est, X, y, sample_weight):
@@ -72,7 +72,8 @@ def _summary(x, y, s, ref=None, yref=None):
         s.size - np.count_nonzero(np.isfinite(s))
     )
     with np.errstate(over="ignore", invalid="ignore"):
-        stats = GramStats.from_block(x, y, s, ref, yref)
+        # in cache-sized pieces with one reused buffer, as for in-memory data
+        stats = _blockwise_gram_stats(x, y, s, ref, yref)
     return stats, bad, negative
 
 
