@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._adam import Adam, AdamState
-from ._datafit import Coordinates, GramLeastSquares, _blockwise_gram_stats, _varying
+from ._datafit import GramLeastSquares, _blockwise_gram_stats, _varying
 
 
 def _as_dask(est, X, y, sample_weight):
@@ -155,14 +155,7 @@ def fit_dask(est, X, y, sample_weight):
         problem = GramLeastSquares.from_stats(
             stats, y_offset, y_scale, center, est.standardize, intercept
         )
-    coords = Coordinates(
-        problem.x_offset,
-        problem.x_scale,
-        problem.varying,
-        y_offset,
-        y_scale,
-        intercept,
-    )
+    coords = problem.coordinates(y_offset, y_scale)
     rng = check_random_state(est.random_state)
     params = est._initial_params(coords, Y.shape[1])
     adam = Adam(

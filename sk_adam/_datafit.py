@@ -326,14 +326,7 @@ def _least_squares_problem(X, Y, s, fit_intercept, standardize, precompute):
         problem = GramLeastSquares.from_stats(
             gram_stats(X, Y, s), y_offset, y_scale, center, standardize, intercept
         )
-        coords = Coordinates(
-            problem.x_offset,
-            problem.x_scale,
-            problem.varying,
-            y_offset,
-            y_scale,
-            intercept,
-        )
+        coords = problem.coordinates(y_offset, y_scale)
     else:
         coords = Coordinates.from_data(
             X, Y, s, center=center, standardize=standardize, intercept=intercept
@@ -666,6 +659,17 @@ class GramLeastSquares:
             )
             cross = np.vstack([cross, dy * yfactor])
         return cls(gram, cross, yy, offset, x_scale, varying, intercept)
+
+    def coordinates(self, y_offset, y_scale) -> Coordinates:
+        """The :class:`Coordinates` of this problem, given the target's."""
+        return Coordinates(
+            self.x_offset,
+            self.x_scale,
+            self.varying,
+            y_offset,
+            y_scale,
+            self.intercept,
+        )
 
     def evaluate(self, params: Float64Array) -> Float64Array:
         """Per-target weighted MSE (working units) at ``params``."""
