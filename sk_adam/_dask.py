@@ -134,7 +134,7 @@ def fit_dask(est, X, y, sample_weight):
     import dask.array as da
     from sklearn.utils import check_random_state
 
-    from ._regressor import _FullBatchStep, _run_adam
+    from ._regressor import _FullBatchStep, _Recorder, _run_adam
 
     if est.early_stopping:
         raise ValueError(
@@ -168,8 +168,11 @@ def fit_dask(est, X, y, sample_weight):
     else:
         epoch = _BlockEpochs(est, X, Y, s, coords, adam, rng).run
         start = None
-    run = _run_adam(est, epoch, params, adam, coords.y_scale, start, None)
-    return est._finish(run, coords, X.dtype, one_d, est.batch_size is None, rng)
+    recorder = _Recorder(est, coords) if est.record_history else None
+    run = _run_adam(est, epoch, params, adam, coords.y_scale, start, None, recorder)
+    return est._finish(
+        run, coords, X.dtype, one_d, est.batch_size is None, rng, recorder
+    )
 
 
 class _BlockEpochs:

@@ -29,7 +29,7 @@ from ._datafit import (
     least_squares_problem,
 )
 
-__all__ = ["AdamRegressor"]
+__all__ = ["AdamHistory", "AdamRegressor"]
 
 
 class AdamRegressor(RegressorMixin, BaseEstimator):
@@ -185,6 +185,13 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         Fraction of the rows held out when ``early_stopping=True``. It must
         leave at least one row on each side.
 
+    record_history : bool, default=False
+        If True, keep Adam's state after every iteration in ``history_``: the
+        bias-corrected moments, the effective step and the coefficients. It
+        costs four arrays of ``n_iter_ x n_params x n_targets`` floats (about
+        32 bytes per parameter per iteration) and a copy per iteration; off,
+        nothing is recorded.
+
     verbose : int, default=0
         If positive, print the training MSE at iterations 1-10, then every
         10 up to 100, every 100 up to 1000, and so on, and say which rule
@@ -221,6 +228,15 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         in the working coordinates (standardized units when
         ``standardize=True``; the last row is the intercept when it is a
         parameter). ``partial_fit`` continues from them.
+
+    history_ : AdamHistory or None
+        With ``record_history=True``: per iteration (after its last step),
+        ``moment1hat`` and ``moment2hat`` (the bias-corrected moments),
+        ``step`` (``alpha * moment1hat / (sqrt(moment2hat) + epsilon)``),
+        all of shape ``(n_iter_, n_params)`` in the working coordinates, and
+        ``coef`` ``(n_iter_, n_features)`` and ``intercept`` ``(n_iter_,)`` in
+        the data's units; with 2-D ``y`` a target axis follows the iteration
+        axis. ``partial_fit`` appends one row per call. None otherwise.
 
     validation_scores_ : ndarray of shape (n_iter_,) or None
         Validation R^2 after each iteration (``early_stopping=True`` only).
@@ -301,6 +317,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "warm_start": ["boolean"],
+        "record_history": ["boolean"],
         "verbose": ["verbose"],
     }
 
@@ -323,6 +340,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         early_stopping=False,
         validation_fraction=0.1,
         warm_start=False,
+        record_history=False,
         verbose=0,
     ):
         self.alpha = alpha
@@ -342,6 +360,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.warm_start = warm_start
+        self.record_history = record_history
         self.verbose = verbose
 
     def __sklearn_tags__(self):
@@ -421,11 +440,14 @@ n_features)
             if validation is None
             else _Validation(X, Y, validation, coords, fit_intercept)
         )
-        run = _run_adam(self, epoch, params, adam, coords.y_scale, start, check)
+        recorder = _Recorder(self, coords) if self.record_history else None
+        run = _run_adam(
+            self, epoch, params, adam, coords.y_scale, start, check, recorder
+        )
         precomputed = isinstance(problem, GramLeastSquares)
-        return self._finish(run, coords, X.dtype, one_d, precomputed, rng)
+        return self._finish(run, coords, X.dtype, one_d, precomputed, rng, recorder)
 
-    def _finish(self, run, coords, dtype, one_d, precomputed, rng):
+    def _finish(self, run, coords, dtype, one_d, precomputed, rng, recorder=None):
         """Set the fitted attributes of ``fit`` from a finished run.
 
         Attributes are set together at the end, so an interrupted fit leaves
@@ -444,6 +466,7 @@ n_features)
             else float(np.max(run.validation_scores))
         )
         self.precomputed_ = precomputed
+        self.history_ = None if recorder is None else recorder.history(one_d)
         self._random = rng  # partial_fit continues the same stream
         return self
 
@@ -497,6 +520,9 @@ n_features)
         epochs = _MiniBatchEpochs(self, X, Y, s, coords, adam, self._random)
         with np.errstate(over="ignore", invalid="ignore"):
             loss = epochs.run(params)
+        recorder = _Recorder(self, coords) if self.record_history else None
+        if recorder is not None:
+            recorder(params, adam.state)
         weights = coords.y_scale**2 / coords.y_scale.size
         mse = float(loss @ weights)
         if not (np.isfinite(mse) and np.all(np.isfinite(params))):
@@ -512,6 +538,8 @@ n_features)
         self.best_iter_ = self.n_iter_
         self.stop_reason_ = "partial_fit"
         self.validation_scores_ = self.best_validation_score_ = None
+        previous = None if first else getattr(self, "history_", None)
+        self.history_ = None if recorder is None else recorder.history(one_d, previous)
         self.precomputed_ = False
         return self
 
@@ -740,6 +768,93 @@ class _Validation:
 
 
 @dataclass
+class AdamHistory:
+    """Adam's state after each iteration (see ``AdamRegressor.history_``).
+
+    Attributes
+    ----------
+    moment1hat, moment2hat : ndarray
+        Bias-corrected first and second moment estimates,
+        ``(n_iter, n_params[, n_targets])``, in the working coordinates.
+    step : ndarray
+        The effective step ``alpha * moment1hat / (sqrt(moment2hat) +
+        epsilon)`` of the iteration's last update, same shape.
+    coef : ndarray
+        Coefficients in the data's units, ``(n_iter[, n_targets],
+        n_features)``.
+    intercept : ndarray
+        Intercepts, ``(n_iter[, n_targets])``.
+    """
+
+    moment1hat: np.ndarray
+    moment2hat: np.ndarray
+    step: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+
+    @property
+    def n_iter(self) -> int:
+        return self.step.shape[0]
+
+
+class _Recorder:
+    """Collects one row of :class:`AdamHistory` per iteration."""
+
+    def __init__(self, est, coords):
+        self.est, self.coords = est, coords
+        self.rows = []
+
+    def __call__(self, params, state):
+        est = self.est
+        m_hat = state.moment1 / (1.0 - state.beta1_power)
+        v_hat = state.moment2 / (1.0 - state.beta2_power)
+        step = est.alpha * m_hat / (np.sqrt(v_hat) + est.epsilon)
+        coef, intercept = self.coords.to_original(params, est.fit_intercept)
+        self.rows.append((m_hat, v_hat, step, coef, intercept))
+
+    def history(self, one_d, previous=None):
+        """The recorded rows as an :class:`AdamHistory`, after ``previous``."""
+        if not self.rows:
+            return previous
+        m_hat, v_hat, step, coef, intercept = (
+            np.stack(column) for column in zip(*self.rows, strict=True)
+        )
+        if one_d:  # drop the target axis, as coef_ does for 1-D y
+            m_hat, v_hat, step = m_hat[..., 0], v_hat[..., 0], step[..., 0]
+            coef, intercept = coef[:, 0], intercept[:, 0]
+        arrays = [m_hat, v_hat, step, coef, intercept]
+        if previous is not None and previous.step.shape[1] == step.shape[1] - 1:
+            # partial_fit after a standardized fit made the intercept a
+            # parameter: it had no moments and no steps before
+            pad = [(0, 0)] * step.ndim
+            pad[1] = (0, 1)
+            previous = AdamHistory(
+                *(np.pad(a, pad) for a in _fields(previous)[:3]),
+                previous.coef,
+                previous.intercept,
+            )
+        if previous is not None and all(
+            old.shape[1:] == new.shape[1:]
+            for old, new in zip(_fields(previous), arrays, strict=True)
+        ):
+            arrays = [
+                np.concatenate([old, new])
+                for old, new in zip(_fields(previous), arrays, strict=True)
+            ]
+        return AdamHistory(*arrays)
+
+
+def _fields(history):
+    return (
+        history.moment1hat,
+        history.moment2hat,
+        history.step,
+        history.coef,
+        history.intercept,
+    )
+
+
+@dataclass
 class _Run:
     params: np.ndarray
     state: AdamState
@@ -749,7 +864,7 @@ class _Run:
     validation_scores: np.ndarray | None
 
 
-def _run_adam(est, epoch, params, adam, y_scale, start, validation):
+def _run_adam(est, epoch, params, adam, y_scale, start, validation, recorder=None):
     """Iterate ``epoch`` until a stopping rule fires; see the class docstring.
 
     ``start`` is the per-target training MSE at the starting point (None
@@ -790,6 +905,8 @@ def _run_adam(est, epoch, params, adam, y_scale, start, validation):
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, est.max_iter + 1):
             loss[t] = current = epoch(params) @ weights
+            if recorder is not None:
+                recorder(params, adam.state)
             if not np.isfinite(current):
                 reason = "diverged"
                 break
