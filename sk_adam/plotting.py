@@ -1,0 +1,285 @@
+"""Displays of Adam's progress, in the style of scikit-learn's displays.
+
+matplotlib is imported only when something is drawn (``pip install
+sk-adam[plot]``). Each display is built with ``from_estimator`` (which plots)
+or from arrays and :meth:`plot`; the matplotlib artists it draws are kept as
+attributes so that they can be restyled or tested.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["AdamHistoryDisplay", "CoefficientPathDisplay"]
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - exercised without the extra
+        raise ImportError(
+            "Plotting needs matplotlib: pip install sk-adam[plot] "
+            "(or pip install matplotlib)."
+        ) from exc
+    return plt
+
+
+def _target_slice(array, target):
+    """Select one target of a history array that has a target axis."""
+    return array[:, :, target] if array.ndim == 3 else array
+
+
+def _labels(n, names):
+    if names is None:
+        return [f"w{j}" for j in range(n)]
+    names = list(names)
+    return names + ["intercept"] * (n - len(names))
+
+
+class AdamHistoryDisplay:
+    """The training MSE with the ``tol`` line and, when recorded, Adam's
+    bias-corrected moments and effective steps per coefficient.
+
+    Parameters
+    ----------
+    loss_curve : ndarray of shape (n_iter,)
+        Training MSE per iteration (``AdamRegressor.loss_curve_``).
+    tol : float, default=0.0
+        The MSE threshold; drawn when positive.
+    history : AdamHistory, default=None
+        ``AdamRegressor.history_``; without it only the MSE is drawn.
+    feature_names : list of str, default=None
+        Legend labels of the coefficients.
+    target : int, default=0
+        Which target to draw for multi-output histories.
+
+    Attributes
+    ----------
+    figure_ : matplotlib Figure
+    axes_ : ndarray of matplotlib Axes
+        One axes (MSE) or four (MSE, moment1hat, moment2hat, step).
+    loss_line_ : Line2D
+    tol_line_ : Line2D or None
+    moment1_lines_, moment2_lines_, step_lines_ : list of Line2D
+        One line per working coefficient (empty without a history).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sk_adam import AdamRegressor
+    >>> from sk_adam.plotting import AdamHistoryDisplay
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> est = AdamRegressor(record_history=True).fit(X, y)
+    >>> display = AdamHistoryDisplay.from_estimator(est)
+    >>> len(display.axes_), len(display.step_lines_)
+    (4, 10)
+    """
+
+    def __init__(
+        self, *, loss_curve, tol=0.0, history=None, feature_names=None, target=0
+    ):
+        self.loss_curve = np.asarray(loss_curve)
+        self.tol = tol
+        self.history = history
+        self.feature_names = feature_names
+        self.target = target
+
+    @classmethod
+    def from_estimator(cls, estimator, *, ax=None, target=0):
+        """Draw a fitted :class:`~sk_adam.AdamRegressor`.
+
+        Parameters
+        ----------
+        estimator : AdamRegressor
+            Fitted; with ``record_history=True`` the moments are drawn too.
+        ax : matplotlib Axes or array of 4 Axes, default=None
+            Where to draw; a new figure when None.
+        target : int, default=0
+            Target to draw for multi-output fits.
+
+        Returns
+        -------
+        display : AdamHistoryDisplay
+        """
+        names = getattr(estimator, "feature_names_in_", None)
+        return cls(
+            loss_curve=estimator.loss_curve_,
+            tol=estimator.tol,
+            history=getattr(estimator, "history_", None),
+            feature_names=None if names is None else list(names),
+            target=target,
+        ).plot(ax=ax)
+
+    def plot(self, ax=None):
+        """Draw on ``ax`` (one Axes, or four with a history) or a new figure.
+
+        Returns
+        -------
+        self : AdamHistoryDisplay
+        """
+        plt = _pyplot()
+        panels = 1 if self.history is None else 4
+        if ax is None:
+            fig, axes = plt.subplots(
+                1 if panels == 1 else 2,
+                1 if panels == 1 else 2,
+                figsize=(6, 4) if panels == 1 else (11, 7),
+            )
+        else:
+            axes = ax
+            fig = np.ravel(ax)[0].figure
+        axes = np.ravel(np.asarray(axes, dtype=object))
+        if axes.size != panels:
+            raise ValueError(f"ax must hold {panels} Axes for this display.")
+        iterations = np.arange(1, self.loss_curve.size + 1)
+        loss_ax = axes[0]
+        (self.loss_line_,) = loss_ax.plot(iterations, self.loss_curve, label="MSE")
+        loss_ax.set_yscale("log")
+        loss_ax.set_xlabel("iteration")
+        loss_ax.set_ylabel("training MSE")
+        self.tol_line_ = None
+        if self.tol > 0:
+            self.tol_line_ = loss_ax.axhline(
+                self.tol, color="grey", linestyle="--", label="tol"
+            )
+        loss_ax.legend()
+        self.moment1_lines_, self.moment2_lines_, self.step_lines_ = [], [], []
+        if self.history is not None:
+            h = self.history
+            rows = np.arange(1, h.step.shape[0] + 1)
+            panels_data = [
+                (axes[1], h.moment1hat, "moment1hat", self.moment1_lines_, "linear"),
+                (axes[2], h.moment2hat, "moment2hat", self.moment2_lines_, "log"),
+                (axes[3], h.step, "effective step", self.step_lines_, "symlog"),
+            ]
+            for panel, data, label, store, scale in panels_data:
+                data = _target_slice(data, self.target)
+                names = _labels(data.shape[1], self.feature_names)
+                for j in range(data.shape[1]):
+                    (line,) = panel.plot(rows, data[:, j], lw=1, label=names[j])
+                    store.append(line)
+                panel.set_yscale(scale)
+                panel.set_xlabel("iteration")
+                panel.set_ylabel(label)
+            axes[3].legend(fontsize=6, ncol=2)
+        self.figure_, self.axes_ = fig, axes
+        return self
+
+
+class CoefficientPathDisplay:
+    """Coefficients per iteration converging to a reference (OLS) solution.
+
+    Parameters
+    ----------
+    coef_path : ndarray of shape (n_iter, n_features)
+        ``AdamRegressor.history_.coef`` (one target).
+    reference_coef : ndarray of shape (n_features,), default=None
+        Drawn as dashed horizontal lines, e.g. LinearRegression's ``coef_``.
+    feature_names : list of str, default=None
+
+    Attributes
+    ----------
+    figure_, ax_ : matplotlib Figure and Axes
+    lines_ : list of Line2D
+        One per coefficient.
+    reference_lines_ : list of Line2D
+        One per coefficient when a reference is given.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sk_adam import AdamRegressor
+    >>> from sk_adam.plotting import CoefficientPathDisplay
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> est = AdamRegressor(record_history=True).fit(X, y)
+    >>> display = CoefficientPathDisplay.from_estimator(est, X, y)
+    >>> len(display.lines_), len(display.reference_lines_)
+    (10, 10)
+    """
+
+    def __init__(self, *, coef_path, reference_coef=None, feature_names=None):
+        self.coef_path = np.asarray(coef_path)
+        self.reference_coef = reference_coef
+        self.feature_names = feature_names
+
+    @classmethod
+    def from_estimator(cls, estimator, X=None, y=None, *, ax=None, target=0):
+        """Draw the recorded path; with ``X, y`` also LinearRegression's fit.
+
+        Parameters
+        ----------
+        estimator : AdamRegressor
+            Fitted with ``record_history=True``.
+        X, y : array-like, default=None
+            Data to fit the LinearRegression reference on (same
+            ``fit_intercept``).
+        ax : matplotlib Axes, default=None
+        target : int, default=0
+            Target to draw for multi-output fits.
+
+        Returns
+        -------
+        display : CoefficientPathDisplay
+        """
+        history = getattr(estimator, "history_", None)
+        if history is None:
+            raise ValueError(
+                "The coefficient path needs a history: fit with record_history=True."
+            )
+        path = history.coef
+        if path.ndim == 3:
+            path = path[:, target]
+        reference = None
+        if X is not None and y is not None:
+            from sklearn.linear_model import LinearRegression
+
+            ols = LinearRegression(fit_intercept=estimator.fit_intercept).fit(X, y)
+            reference = ols.coef_ if ols.coef_.ndim == 1 else ols.coef_[target]
+        names = getattr(estimator, "feature_names_in_", None)
+        return cls(
+            coef_path=path,
+            reference_coef=reference,
+            feature_names=None if names is None else list(names),
+        ).plot(ax=ax)
+
+    def plot(self, ax=None):
+        """Draw on ``ax`` or a new figure.
+
+        Returns
+        -------
+        self : CoefficientPathDisplay
+        """
+        plt = _pyplot()
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+        else:
+            fig = ax.figure
+        iterations = np.arange(1, self.coef_path.shape[0] + 1)
+        names = _labels(self.coef_path.shape[1], self.feature_names)
+        self.lines_, self.reference_lines_ = [], []
+        for j in range(self.coef_path.shape[1]):
+            (line,) = ax.plot(iterations, self.coef_path[:, j], lw=1.2, label=names[j])
+            self.lines_.append(line)
+            if self.reference_coef is not None:
+                self.reference_lines_.append(
+                    ax.axhline(
+                        self.reference_coef[j],
+                        color=line.get_color(),
+                        linestyle="--",
+                        lw=0.8,
+                    )
+                )
+        ax.set_xscale("log")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("coefficient")
+        title = "Adam's coefficient path"
+        if self.reference_coef is not None:
+            title += " (dashed: LinearRegression)"
+        ax.set_title(title)
+        ax.legend(fontsize=6, ncol=2)
+        self.figure_, self.ax_ = fig, ax
+        return self
