@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, replace
 from numbers import Integral, Real
@@ -193,9 +194,9 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         nothing is recorded.
 
     verbose : int, default=0
-        If positive, print the training MSE at iterations 1-10, then every
-        10 up to 100, every 100 up to 1000, and so on, and say which rule
-        ended the fit.
+        If positive, print the training MSE and the elapsed time at
+        iterations 1-10, then every 10 up to 100, every 100 up to 1000, and
+        so on, and say which rule ended the fit.
 
     Attributes
     ----------
@@ -901,6 +902,7 @@ def _run_adam(est, epoch, params, adam, y_scale, start, validation, recorder=Non
     best_params = params.copy()
     best_state = adam.state.copy()
     best_iter, reason, t = 0, "max_iter", 0
+    clock = time.perf_counter()
     # non-finite values are detected below; numpy need not warn about them
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, est.max_iter + 1):
@@ -917,7 +919,7 @@ def _run_adam(est, epoch, params, adam, y_scale, start, validation, recorder=Non
                 best_state.assign(adam.state)
                 best_iter = t
             if est.verbose:
-                _report(t, current * unit * unit)
+                _report(t, current * unit * unit, time.perf_counter() - clock)
             if current < tol:
                 reason = "tol"
                 break
@@ -971,7 +973,7 @@ def _warn_if_unconverged(est, reason, t, best_iter, curve, start_mse):
         )
 
 
-def _report(t, mse):
+def _report(t, mse, elapsed):
     cadence = 10 ** max(0, len(str(t)) - 1)
     if t % cadence == 0:
-        print(f"epoch {t} MSE {mse:.6g}")
+        print(f"epoch {t} MSE {mse:.6g} ({elapsed:.2f} s)")

@@ -278,7 +278,7 @@ class CoefficientPathDisplay:
         ax.set_ylabel("coefficient")
         title = "Adam's coefficient path"
         if self.reference_coef is not None:
-            title += " (dashed: LinearRegression)"
+            title += " (dashed: OLS)"
         ax.set_title(title)
         ax.legend(fontsize=6, ncol=2)
         self.figure_, self.ax_ = fig, ax
