@@ -1,12 +1,13 @@
 # Two entry points, both self-installing from a fresh clone:
 #   make demo   fit AdamRegressor and LinearRegression on the diabetes data
-#   make test   lint, then run the test suite
+#   make test   lint, then run the test suite (it builds the docs too)
+#   make docs   build the documentation site, warnings as errors
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,5 +25,8 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache docs/_build docs/auto_examples

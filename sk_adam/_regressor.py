@@ -214,7 +214,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         later call to ``partial_fit``. An iteration is one Adam step (full
         batch) or one epoch (mini-batches, or one ``partial_fit`` call).
 
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (n_iter,)
         Training MSE (as defined under ``tol``) per iteration: of the
         coefficients after the step (full batch), or the weighted running mean
         of the batch MSEs before their steps during the epoch (mini-batches
@@ -239,7 +239,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         the data's units; with 2-D ``y`` a target axis follows the iteration
         axis. ``partial_fit`` appends one row per call. None otherwise.
 
-    validation_scores_ : ndarray of shape (n_iter_,) or None
+    validation_scores_ : ndarray of shape (n_iter,) or None
         Validation R^2 after each iteration (``early_stopping=True`` only).
 
     best_validation_score_ : float or None
@@ -254,6 +254,12 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
     precomputed_ : bool
         Whether the last fit ran on the sufficient statistics (see
         ``precompute``); always False with mini-batches.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features,)
+        Names of features seen during fit, when ``X`` has string column names.
 
     Notes
     -----
@@ -274,12 +280,6 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
     that is not representative (a constant column, a much smaller spread)
     makes the later steps badly scaled: give the first call a representative
     sample, or scale the data yourself and use ``standardize=False``.
-
-    n_features_in_ : int
-        Number of features seen during fit.
-
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
 
     See Also
     --------
