@@ -114,6 +114,7 @@ def main(argv=None) -> int:
         + suite.per_step(sizes)
         + suite.direct_steps(sizes)
         + suite.memory(sizes)
+        + suite.history_cost(sizes)
         + suite.minibatch(sizes)
         + suite.minibatch_accuracy(sizes)
         + suite.dask_scale(sizes)

@@ -645,3 +645,33 @@ def _delayed_block(i, rows, d):
     from dask import delayed
 
     return delayed(_generated_block)(i, rows, d, 0)
+
+
+def history_cost(sizes: Sizes):
+    """Fit time and peak memory with record_history off and on."""
+    n, d = sizes.tall
+    X, y = tall_problem(n, d, seed=7)
+    rows = []
+    case = f"record_history, tall dense {n:,} x {d}, default fit"
+    for record in (False, True):
+        seconds, est = median_time(
+            lambda r=record: AdamRegressor(record_history=r).fit(X, y), sizes.repeats
+        )
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            AdamRegressor(record_history=record).fit(X, y)
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        shape = "None" if est.history_ is None else f"step {est.history_.step.shape}"
+        rows.append(
+            (
+                case,
+                f"AdamRegressor(record_history={record})",
+                seconds,
+                f"{est.n_iter_} iterations; peak extra memory {peak / 2**20:.1f} MiB; "
+                f"history_: {shape}",
+            )
+        )
+    return rows

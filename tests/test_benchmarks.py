@@ -21,5 +21,6 @@ def test_benchmarks_run_quick(tmp_path, capsys):
         "mini-batch fit",
         "dask array generated blockwise",
         "dask array persisted on 2 workers",
+        "AdamRegressor(record_history=True)",
     ]:
         assert method in table, method

@@ -152,3 +152,15 @@ def test_version_and_module_entry_point():
         check=True,
     )
     assert run.stdout.strip() == __version__
+
+
+def test_demo_on_a_csv_with_a_bad_column(tmp_path, capsys):
+    path = _write_csv(tmp_path / "bad.csv", ["a", "b", "y"], [[1, "x", 2], [2, 3, 4]])
+    code = main(
+        ["demo", "--data", path, "--target", "y", "--png", str(tmp_path / "d.png")]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err == f"sk-adam: error: column 'b' of {path} is not numeric: row 2 holds 'x'"
+    )
