@@ -544,21 +544,23 @@ class DirectLeastSquares:
             z_native = self._z_native
             z_native[...] = z
         grad = out[:d]
+        # X'z lands in grad (dense float64), a buffer (float32) or a new
+        # array (sparse); the final division writes it into grad
         if self._sparse:
-            self._vec(grad)[...] = self._XT @ z_native
+            xtz = self._XT @ z_native
         elif self._native:
-            np.matmul(self._XT, z, out=self._vec(grad))
+            xtz = np.matmul(self._XT, z, out=self._vec(grad))
         else:
-            np.matmul(self._XT, z_native, out=self._xtz)
-            self._vec(grad)[...] = self._xtz
+            xtz = np.matmul(self._XT, z_native, out=self._xtz)
         if self._center or self.intercept:
             total = self._total
             total[...] = np.sum(z, axis=0)
             if self._center:
-                grad -= np.multiply(self._offset, total, out=self._dk)
+                offset_total = np.multiply(self._offset, total, out=self._dk)
+                xtz -= self._vec(offset_total)
             if self.intercept:
                 np.multiply(total, -self._s0 if self._uniform else -1.0, out=out[d])
-        np.divide(grad, self._divisor, out=grad)
+        np.divide(xtz, self._vec(self._divisor), out=self._vec(grad))
         if self._constant.size:
             out[self._constant] = 0.0
         return out
