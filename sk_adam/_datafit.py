@@ -193,18 +193,25 @@ def _sparse_entries(X):
     return rows, cols, np.asarray(X.data, dtype=np.float64)
 
 
+def _weighted_count(index, weights, length):
+    """``np.bincount`` as float64, also when there are no entries at all."""
+    return np.bincount(index, weights=weights, minlength=length).astype(
+        np.float64, copy=False
+    )
+
+
 def _sparse_column_stats(X, s, center):
     d = X.shape[1]
     rows, cols, data = _sparse_entries(X)
     w = s[rows]
     maxabs = np.zeros(d)
     np.maximum.at(maxabs, cols, np.abs(data))
-    offset = np.bincount(cols, weights=w * data, minlength=d) if center else np.zeros(d)
+    offset = _weighted_count(cols, w * data, d) if center else np.zeros(d)
     ref = np.where(maxabs > 0, maxabs, 1.0)
     # stored entries contribute s (x - mu)^2, implicit zeros s mu^2
     dev = (data - offset[cols]) / ref[cols]
-    sq = np.bincount(cols, weights=w * dev * dev, minlength=d)
-    stored_weight = np.bincount(cols, weights=w, minlength=d)
+    sq = _weighted_count(cols, w * dev * dev, d)
+    stored_weight = _weighted_count(cols, w, d)
     sq += np.clip(1.0 - stored_weight, 0.0, None) * (offset / ref) ** 2
     return offset, ref * np.sqrt(sq)
 
