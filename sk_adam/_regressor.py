@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -31,6 +33,27 @@ from ._datafit import (
 )
 
 __all__ = ["AdamHistory", "AdamRegressor"]
+
+
+def _atomic(method):
+    """Leave the estimator as it was if ``method`` raises, even on
+    KeyboardInterrupt: fitted state is never half-updated.
+
+    Fitted attributes are only ever replaced, never modified in place, so a
+    shallow copy of the instance's attributes is a snapshot.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper
 
 
 class AdamRegressor(RegressorMixin, BaseEstimator):
@@ -372,6 +395,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @_atomic
     def fit(self, X, y, sample_weight=None):
         """Fit the linear model with Adam.
 
@@ -472,6 +496,7 @@ n_features)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @_atomic
     def partial_fit(self, X, y, sample_weight=None):
         """Continue Adam for one epoch over the given rows.
 
@@ -512,13 +537,15 @@ n_features)
             )
             params = np.zeros((coords.n_params, Y.shape[1]))
             state = AdamState.zeros(params.shape)
-            self._random = check_random_state(self.random_state)
+            rng = check_random_state(self.random_state)
             curve = np.empty(0)
         else:
             coords, params, state = self._continued_state(Y.shape[1])
             curve = self.loss_curve_
+            # a copy: if this call is interrupted, the stored stream is intact
+            rng = copy.deepcopy(self._random)
         adam = Adam(self.alpha, self.beta1, self.beta2, self.epsilon, state)
-        epochs = _MiniBatchEpochs(self, X, Y, s, coords, adam, self._random)
+        epochs = _MiniBatchEpochs(self, X, Y, s, coords, adam, rng)
         with np.errstate(over="ignore", invalid="ignore"):
             loss = epochs.run(params)
         recorder = _Recorder(self, coords) if self.record_history else None
@@ -538,6 +565,7 @@ n_features)
         self.n_iter_ = len(self.loss_curve_)
         self.best_iter_ = self.n_iter_
         self.stop_reason_ = "partial_fit"
+        self._random = rng
         self.validation_scores_ = self.best_validation_score_ = None
         previous = None if first else getattr(self, "history_", None)
         self.history_ = None if recorder is None else recorder.history(one_d, previous)
