@@ -1,0 +1,141 @@
+"""
+Accuracy on hard designs
+========================
+
+A regression library is trusted when it is right on the designs that break
+naive solvers. This example fits AdamRegressor with its defaults (and inside
+a ``StandardScaler`` pipeline) on collinear economic series with a year
+column, high-degree polynomial features, near-singular and rank-deficient
+designs, a single row, many more features than rows, and targets around
+1e6 and 1e-6, and compares the R^2 with the closed form (numpy's
+least-squares solution, the minimum-norm one where the design is singular).
+
+The condition number of the standardized design decides how far plain Adam
+gets: its diagonal preconditioning does not undo correlations between
+columns, so the iterations needed grow quickly with the condition number.
+Measured here (the table below is computed when this page is built): below
+a condition number of 1e3 the defaults come within 1e-6 of the closed form's
+R^2 (the test suite checks it), and so do the singular designs, whose
+predictions do not depend on which solution is reached. Degree-5 and
+degree-8 polynomials on [0, 1] (condition numbers about 2e3 and 4e5) stop
+at ``max_iter`` about 2e-3 short, with a ConvergenceWarning; four times the
+iterations bring degree 5 to 7e-5. Such designs want an orthogonal basis
+(or LinearRegression).
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+from sk_adam import AdamRegressor
+
+
+def designs(seed=0):
+    """(name, X, y) for each hard design."""
+    rng = np.random.RandomState(seed)
+    year = np.arange(1947.0, 1963.0)
+    t = year - 1947
+    gnp = 234 + 24 * t + 5 * rng.randn(16)
+    econ = np.c_[
+        83 + 1.8 * t + rng.randn(16),  # price deflator
+        gnp,
+        300 + 15 * rng.randn(16),  # unemployment
+        150 + 30 * rng.randn(16),  # armed forces
+        108 + 1.3 * t + 0.2 * rng.randn(16),  # population
+        year,
+    ]
+    yield (
+        "economic series with a year column",
+        econ,
+        6e4 + 0.03 * gnp + 90 * t + 300 * rng.randn(16),
+    )
+
+    x = rng.uniform(0, 1, (100, 1))
+    for degree in (3, 5, 8):
+        X = PolynomialFeatures(degree, include_bias=False).fit_transform(x)
+        yield (
+            f"polynomial features, degree {degree}",
+            X,
+            np.sin(6 * x[:, 0]) + 0.1 * rng.randn(100),
+        )
+
+    X = rng.randn(60, 4)
+    X[:, 3] = X[:, 2] + 1e-7 * rng.randn(60)
+    yield (
+        "two columns equal to 1e-7",
+        X,
+        X @ [1.0, -1.0, 0.5, 0.5] + 0.1 * rng.randn(60),
+    )
+
+    X = rng.randn(60, 4)
+    X = np.c_[X, X[:, 0] + X[:, 1]]
+    yield (
+        "rank deficient (a sum of two columns)",
+        X,
+        X[:, :4] @ [1.0, 2.0, 0.0, -1.0] + 0.1 * rng.randn(60),
+    )
+
+    yield "a single row", np.array([[1.0, 2.0, 3.0]]), np.array([4.0])
+
+    X = rng.randn(20, 200)
+    yield "200 features, 20 rows", X, X @ rng.randn(200)
+
+    X = rng.randn(200, 5)
+    yield "target around 1e6", X, 1e6 + 10 * (X @ rng.randn(5)) + rng.randn(200)
+    yield "target around 1e-6", X, 1e-6 * (X @ rng.randn(5) + 0.1 * rng.randn(200))
+
+
+def closed_form_r2(X, y):
+    A = np.c_[X, np.ones(len(y))]
+    coef = np.linalg.lstsq(A, y, rcond=None)[0]
+    return r2_score(y, A @ coef) if len(y) > 1 else 1.0
+
+
+def condition(X):
+    """Condition number of the standardized design (inf when singular)."""
+    if X.shape[0] <= X.shape[1]:
+        return np.inf
+    Z = StandardScaler().fit_transform(X)
+    with np.errstate(divide="ignore"):
+        return np.linalg.cond(Z)
+
+
+def table():
+    rows = []
+    for name, X, y in designs():
+        reference = closed_form_r2(X, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            defaults = AdamRegressor().fit(X, y)
+            pipeline = make_pipeline(StandardScaler(), AdamRegressor()).fit(X, y)
+        score = r2_score(y, defaults.predict(X)) if len(y) > 1 else 1.0
+        piped = r2_score(y, pipeline.predict(X)) if len(y) > 1 else 1.0
+        cond = condition(X)
+        rows.append(
+            (
+                name,
+                cond,
+                reference,
+                reference - score,
+                reference - piped,
+                defaults.n_iter_,
+                defaults.stop_reason_,
+            )
+        )
+    return rows
+
+
+if __name__ == "__main__":  # sphinx-gallery runs this block too
+    print(
+        f"{'design':<38} {'cond':>8} {'R^2 closed form':>16} "
+        f"{'gap defaults':>13} {'gap pipeline':>13} {'iterations':>10}  stop"
+    )
+    for name, cond, ref, gap, gap_p, n_iter, stop in table():
+        print(
+            f"{name:<38} {cond:>8.1e} {ref:>16.10f} {gap:>13.1e} {gap_p:>13.1e} "
+            f"{n_iter:>10}  {stop}"
+        )
