@@ -6,7 +6,7 @@ import copy
 import functools
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -24,6 +24,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from . import __version__
 from ._adam import Adam, AdamState
 from ._datafit import (
     BatchLeastSquares,
@@ -387,6 +388,30 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         self.record_history = record_history
         self.verbose = verbose
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        if hasattr(self, "coef_"):
+            state["_sk_adam_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        saved = state.get("_sk_adam_version")
+        if saved is not None and saved != __version__:
+            if saved.split(".")[0] != __version__.split(".")[0]:
+                raise ValueError(
+                    f"This model was saved by sk-adam {saved}, whose fitted "
+                    f"state this sk-adam {__version__} does not read. Refit "
+                    f"it, or load it with sk-adam {saved}."
+                )
+            warnings.warn(
+                f"This model was saved by sk-adam {saved} and is loaded by "
+                f"{__version__}; predictions are the same, but refit it "
+                f"before continuing it with partial_fit.",
+                UserWarning,
+                stacklevel=2,
+            )
+        super().__setstate__(state)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -672,7 +697,7 @@ n_features)
 
     def _continued_state(self, n_targets):
         """Coordinates, working parameters and Adam state to continue from."""
-        coords = self._coords
+        coords = Coordinates(**self._coords)
         coef, intercept = self._coef_2d()
         if coef.shape[0] != n_targets:
             raise ValueError(
@@ -704,7 +729,9 @@ n_features)
             coef, intercept = coef[0], intercept[0]
         self.coef_ = coef
         self.intercept_ = intercept
-        self._coords = coords
+        # a dict of arrays (not the dataclass), so that a saved model holds
+        # only plain types next to the estimator (skops trusts those)
+        self._coords = asdict(coords)
 
     def _set_optimizer_state(self, state):
         self.t_ = int(state.t)
