@@ -27,9 +27,9 @@ SETTINGS = settings(
 
 @st.composite
 def problems(draw):
-    n = draw(st.integers(1, 120))
-    d = draw(st.integers(1, 12))
-    k = draw(st.sampled_from([None, 2]))
+    n = draw(st.integers(1, 200))
+    d = draw(st.integers(1, 30))
+    k = draw(st.sampled_from([None, 2, 3]))
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.RandomState(seed)
     scales = 10.0 ** rng.uniform(-8, 8, d) if draw(st.booleans()) else np.ones(d)
