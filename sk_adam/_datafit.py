@@ -500,12 +500,14 @@ class DirectLeastSquares:
         self._s = self.s if k == 1 else self.s[:, None]
         self._u = np.empty((d, k))
         self._u_native = self._u if self._native else np.empty((d, k), dtype)
-        self._pred = vec(np.empty((n, k), dtype))
+        # sparse products allocate their own results
+        self._pred = None if self._sparse else vec(np.empty((n, k), dtype))
         self._r = None if self._native else vec(np.empty((n, k)))
         self._weighted = None if self._uniform else vec(np.empty((n, k)))
         self._z_native = None if self._native else vec(np.empty((n, k), dtype))
         self._z = None
-        self._xtz = vec(np.empty((d, k), dtype))
+        dense32 = not (self._sparse or self._native)
+        self._xtz = vec(np.empty((d, k), dtype)) if dense32 else None
         self._shift = np.empty(k)
         self._total = np.empty(k)
         self._mse = np.empty(k)
