@@ -29,6 +29,12 @@ def _target_slice(array, target):
     return array[:, :, target] if array.ndim == 3 else array
 
 
+def _feature_names(estimator):
+    """The column names the estimator was fitted with, or None."""
+    names = getattr(estimator, "feature_names_in_", None)
+    return None if names is None else list(names)
+
+
 def _labels(n, names):
     if names is None:
         return [f"w{j}" for j in range(n)]
@@ -103,12 +109,11 @@ class AdamHistoryDisplay:
         -------
         display : AdamHistoryDisplay
         """
-        names = getattr(estimator, "feature_names_in_", None)
         return cls(
             loss_curve=estimator.loss_curve_,
             tol=estimator.tol,
             history=getattr(estimator, "history_", None),
-            feature_names=None if names is None else list(names),
+            feature_names=_feature_names(estimator),
             target=target,
         ).plot(ax=ax)
 
@@ -239,11 +244,10 @@ class CoefficientPathDisplay:
 
             ols = LinearRegression(fit_intercept=estimator.fit_intercept).fit(X, y)
             reference = ols.coef_ if ols.coef_.ndim == 1 else ols.coef_[target]
-        names = getattr(estimator, "feature_names_in_", None)
         return cls(
             coef_path=path,
             reference_coef=reference,
-            feature_names=None if names is None else list(names),
+            feature_names=_feature_names(estimator),
         ).plot(ax=ax)
 
     def plot(self, ax=None):
