@@ -143,7 +143,9 @@ def column_stats(
         offset, spread = _sparse_column_stats(X, s, center)
     else:
         offset = _dense_mean(X, s) if center else np.zeros(X.shape[1])
-        spread = _dense_spread(X, s, offset, ref=None)
+        with np.errstate(over="ignore", invalid="ignore"):
+            # squares that overflow are retried below, divided by the maximum
+            spread = _dense_spread(X, s, offset, ref=None)
         if not np.all(np.isfinite(spread)):
             ref = _dense_maxabs(X)
             spread = _dense_spread(X, s, offset, ref=np.where(ref > 0, ref, 1.0))
@@ -211,8 +213,13 @@ def _sparse_column_stats(X, s, center):
     # stored entries contribute s (x - mu)^2, implicit zeros s mu^2
     dev = (data - offset[cols]) / ref[cols]
     sq = _weighted_count(cols, w * dev * dev, d)
-    stored_weight = _weighted_count(cols, w, d)
-    sq += np.clip(1.0 - stored_weight, 0.0, None) * (offset / ref) ** 2
+    # the weight of the implicit zeros, 1 - stored weight, is exactly zero
+    # when every row of positive weight stores the column: the subtraction
+    # would leave round-off there, enough to make a constant column "vary"
+    implicit = np.clip(1.0 - _weighted_count(cols, w, d), 0.0, None)
+    full = np.bincount(cols[w > 0], minlength=d) >= np.count_nonzero(s > 0)
+    implicit[full] = 0.0
+    sq += implicit * (offset / ref) ** 2
     return offset, ref * np.sqrt(sq)
 
 
@@ -396,7 +403,7 @@ class BatchLeastSquares:
         pred = X @ (u if self._dtype == np.float64 else u.astype(self._dtype))
         r = np.subtract(Y, pred, out=pred if pred.dtype == np.float64 else None)
         if self._center or self._intercept:
-            shift = self._offset @ u
+            shift = self.coords.x_offset @ u
             if self._intercept:
                 shift = shift - params[d]
             r += shift
