@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -32,6 +31,7 @@ from ._datafit import (
     GramLeastSquares,
     least_squares_problem,
 )
+from ._kernel import compiled_epoch
 
 __all__ = ["AdamHistory", "AdamRegressor"]
 
@@ -41,17 +41,24 @@ def _atomic(method):
     KeyboardInterrupt: fitted state is never half-updated.
 
     Fitted attributes are only ever replaced, never modified in place, so a
-    shallow copy of the instance's attributes is a snapshot.
+    shallow copy of the instance's attributes is a snapshot. The one object
+    that is advanced in place, the random stream ``partial_fit`` continues,
+    has its state saved and put back (cheaper than copying the generator on
+    every call).
     """
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         saved = dict(self.__dict__)
+        random = saved.get("_random")
+        random_state = None if random is None else random.get_state()
         try:
             return method(self, *args, **kwargs)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
+            if random is not None:
+                random.set_state(random_state)
             raise
 
     return wrapper
@@ -567,8 +574,7 @@ n_features)
         else:
             coords, params, state = self._continued_state(Y.shape[1])
             curve = self.loss_curve_
-            # a copy: if this call is interrupted, the stored stream is intact
-            rng = copy.deepcopy(self._random)
+            rng = self._random  # advanced in place; @_atomic restores it
         adam = Adam(self.alpha, self.beta1, self.beta2, self.epsilon, state)
         epochs = _MiniBatchEpochs(self, X, Y, s, coords, adam, rng)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -576,9 +582,13 @@ n_features)
         recorder = _Recorder(self, coords) if self.record_history else None
         if recorder is not None:
             recorder(params, adam.state)
-        weights = coords.y_scale**2 / coords.y_scale.size
-        mse = float(loss @ weights)
-        if not (np.isfinite(mse) and np.all(np.isfinite(params))):
+        # judged in units of max(y_scale)**2, finite where the MSE in squared
+        # units of y overflows (as in fit)
+        unit = np.max(coords.y_scale)
+        scaled = float(loss @ ((coords.y_scale / unit) ** 2 / coords.y_scale.size))
+        with np.errstate(over="ignore"):
+            mse = scaled * unit * unit
+        if not (np.isfinite(scaled) and np.all(np.isfinite(params))):
             raise ValueError(
                 f"Adam diverged in partial_fit (training MSE {mse}); the "
                 f"coefficients were not updated. Reduce alpha (now "
@@ -731,7 +741,7 @@ n_features)
         self.intercept_ = intercept
         # a dict of arrays (not the dataclass), so that a saved model holds
         # only plain types next to the estimator (skops trusts those)
-        self._coords = asdict(coords)
+        self._coords = {f.name: getattr(coords, f.name) for f in fields(coords)}
 
     def _set_optimizer_state(self, state):
         self.t_ = int(state.t)
@@ -775,6 +785,15 @@ class _MiniBatchEpochs:
         self.shuffle = est.shuffle
         self.size = X.shape[0] if est.batch_size is None else est.batch_size
         self.grad = np.empty((coords.n_params, Y.shape[1]))
+        self.coords = coords
+        self.kernel = None
+        if (
+            isinstance(X, np.ndarray)
+            and X.dtype in (np.float32, np.float64)
+            and X.ndim == 2
+            and Y.shape[1] == 1
+        ):
+            self.kernel = compiled_epoch()
 
     def run(self, params):
         n = self.X.shape[0] if self.rows is None else self.rows.size
@@ -784,6 +803,8 @@ class _MiniBatchEpochs:
                 order = self.rows[order]
         else:
             order = self.rows  # None: contiguous slices, no copies
+        if self.kernel is not None:
+            return self._run_compiled(params, order)
         total = np.zeros(self.grad.shape[1])
         weight = 0.0
         X, Y, s, size = self.X, self.Y, self.s, self.size
@@ -803,6 +824,38 @@ class _MiniBatchEpochs:
             weight += result[1]
         self.weight = weight
         return total / weight
+
+    def _run_compiled(self, params, order):
+        """The same epoch in one compiled call (see sk_adam._kernel)."""
+        state, adam, coords = self.adam.state, self.adam, self.coords
+        empty = np.empty(0)
+        # 1-D views of the (n_params, 1) arrays, updated in place
+        theta, m, v = params[:, 0], state.moment1[:, 0], state.moment2[:, 0]
+        (t, b1, b2, loss, weight) = self.kernel(
+            np.asarray(self.X),
+            self.Y,
+            empty if self.s is None else self.s,
+            np.empty(0, dtype=np.intp) if order is None else order.astype(np.intp),
+            self.size,
+            theta,
+            m,
+            v,
+            state.t,
+            state.beta1_power,
+            state.beta2_power,
+            adam.alpha,
+            adam.beta1,
+            adam.beta2,
+            adam.epsilon,
+            coords.x_offset,
+            coords.x_scale,
+            coords.varying,
+            coords.intercept,
+            self.batch._center,
+        )
+        state.t, state.beta1_power, state.beta2_power = int(t), b1, b2
+        self.weight = weight
+        return np.array([loss / weight])
 
 
 class _Validation:

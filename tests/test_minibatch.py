@@ -13,8 +13,21 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 
 from sk_adam import AdamRegressor
+from sk_adam._kernel import compiled_epoch
 
 RAW = dict(fit_intercept=False, standardize=False)
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def engine(request, monkeypatch):
+    """Every test here runs on both implementations of the mini-batch epoch:
+    the compiled one (numba, installed with the test extra) and numpy."""
+    if request.param == "numpy":
+        monkeypatch.setenv("SK_ADAM_NO_NUMBA", "1")
+    else:
+        monkeypatch.delenv("SK_ADAM_NO_NUMBA", raising=False)
+        assert compiled_epoch() is not None
+    return request.param
 
 
 def _data(seed=0, n=1000, d=5, noise=0.5, offset=0.0):

@@ -12,10 +12,12 @@ from numpy.testing import assert_array_equal
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import GridSearchCV
 
-from sk_adam import AdamRegressor, _adam
+from sk_adam import AdamRegressor, _adam, _kernel, _regressor
 
 
 def _interrupt_after(monkeypatch, steps):
+    """Ctrl-C after ``steps`` Adam steps of the numpy implementation."""
+    monkeypatch.setenv("SK_ADAM_NO_NUMBA", "1")
     original = _adam.Adam.step
     count = {"n": 0}
 
@@ -28,12 +30,32 @@ def _interrupt_after(monkeypatch, steps):
     monkeypatch.setattr(_adam.Adam, "step", step)
 
 
+def _interrupt_compiled(monkeypatch):
+    """Ctrl-C when the compiled epoch returns, which is when Python sees a
+    signal that arrived during it; the epoch has already moved the working
+    parameters and moments in place."""
+    kernel = _kernel.compiled_epoch()
+    assert kernel is not None, "numba (the test extra) is needed here"
+
+    def interrupted(*args):
+        kernel(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_regressor, "compiled_epoch", lambda: interrupted)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
-def test_interrupted_fit_leaves_a_fitted_estimator_as_it_was(monkeypatch, method):
+def test_interrupted_fit_leaves_a_fitted_estimator_as_it_was(
+    monkeypatch, method, engine
+):
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     est = AdamRegressor(batch_size=32, random_state=0).fit(X, y)
     before = pickle.dumps(est)
-    _interrupt_after(monkeypatch, 5)
+    if engine == "numpy":
+        _interrupt_after(monkeypatch, 5)
+    else:
+        _interrupt_compiled(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         if method == "fit":
             # other data with other feature names: nothing of it may stick

@@ -1,0 +1,136 @@
+"""The compiled mini-batch epoch against the numpy implementation.
+
+Both compute the same batches in the same order; they differ only in the
+order of floating-point sums (and, for float32 data, in the precision of the
+products: numpy multiplies in float32, the kernel in float64). The horizons
+are short (a few epochs of small batches), where Adam does not yet amplify
+round-off, so float64 results agree to 1e-10 relative.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+
+from sk_adam import AdamRegressor, _regressor
+from sk_adam._kernel import compiled_epoch
+
+
+def _problem(dtype, order, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(90, 4) * [1.0, 10.0, 0.1, 1.0] + [0.0, 50.0, -3.0, 0.0]
+    X[:, 3] = 2.5  # a constant column
+    y = X[:, :3] @ [1.0, -0.2, 4.0] + 0.1 * rng.randn(90)
+    return np.asarray(X, dtype=dtype, order=order), y
+
+
+def _fit(monkeypatch, engine, X, y, sample_weight, **params):
+    if engine == "numpy":
+        monkeypatch.setenv("SK_ADAM_NO_NUMBA", "1")
+    else:
+        monkeypatch.delenv("SK_ADAM_NO_NUMBA", raising=False)
+    est = AdamRegressor(alpha=0.02, max_iter=4, n_iter_no_change=None, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y, sample_weight=sample_weight)
+
+
+def test_numba_is_available_to_the_tests():
+    # the test extra installs numba: without it the comparisons below would
+    # compare numpy with itself
+    assert compiled_epoch() is not None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("weights", [None, "positive", "with zeros"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("standardize", [True, False])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_compiled_epoch_equals_numpy(
+    monkeypatch, dtype, order, weights, fit_intercept, standardize, shuffle
+):
+    X, y = _problem(dtype, order)
+    sw = None
+    if weights is not None:
+        sw = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
+        if weights == "with zeros":
+            sw[::4] = 0.0
+    params = dict(
+        batch_size=16,
+        shuffle=shuffle,
+        random_state=0,
+        fit_intercept=fit_intercept,
+        standardize=standardize,
+    )
+    compiled = _fit(monkeypatch, "compiled", X, y, sw, **params)
+    reference = _fit(monkeypatch, "numpy", X, y, sw, **params)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    assert compiled.t_ == reference.t_ > 0
+    assert compiled.coef_.dtype == reference.coef_.dtype == dtype
+    for name in ("coef_", "intercept_", "moment1_", "moment2_", "loss_curve_"):
+        assert_allclose(
+            getattr(compiled, name),
+            getattr(reference, name),
+            rtol=rtol,
+            atol=rtol * 1e-3,
+            err_msg=name,
+        )
+    if standardize and fit_intercept:  # a constant column is then inert
+        assert_array_equal(compiled.coef_[3], 0.0)
+
+
+def test_partial_fit_chunks_run_compiled(monkeypatch):
+    # the kernel is what partial_fit uses on dense one-target chunks
+    calls = []
+    kernel = compiled_epoch()
+
+    def counted(*args):
+        calls.append(args[0].shape)
+        return kernel(*args)
+
+    monkeypatch.setattr(_regressor, "compiled_epoch", lambda: counted)
+    X, y = _problem(np.float64, "C")
+    est = AdamRegressor(batch_size=8)
+    for start in range(0, 90, 30):
+        est.partial_fit(X[start : start + 30], y[start : start + 30])
+    assert calls == [(30, 4)] * 3
+    assert est.t_ == 3 * 4  # ceil(30 / 8) batches per chunk
+
+
+@pytest.mark.parametrize("case", ["multi-target", "sparse"])
+def test_other_inputs_use_numpy_with_the_same_result(monkeypatch, case):
+    # each target of a multi-target fit, and a sparse fit, equal the
+    # compiled one-target dense fit on the same batches
+    X, y = _problem(np.float64, "C")
+    params = dict(batch_size=8, random_state=0)
+    single = _fit(monkeypatch, "compiled", X, y, None, **params)
+    monkeypatch.setattr(_regressor, "compiled_epoch", pytest.fail)
+    if case == "multi-target":
+        est = _fit(monkeypatch, "compiled", X, np.c_[y, -3.0 * y], None, **params)
+        assert_allclose(est.coef_, [single.coef_, -3.0 * single.coef_], rtol=1e-10)
+    else:
+        est = _fit(monkeypatch, "compiled", sp.csr_array(X), y, None, **params)
+        assert_allclose(est.coef_, single.coef_, rtol=1e-10)
+
+
+def test_compiled_divergence_is_reported(monkeypatch):
+    # a NaN or inf from the kernel is caught like one from numpy
+    monkeypatch.delenv("SK_ADAM_NO_NUMBA", raising=False)
+    X, y = _problem(np.float64, "C")
+    est = AdamRegressor(batch_size=8, alpha=1e300)
+    with pytest.raises(ValueError, match="diverged"):
+        est.partial_fit(X, y)
+    assert not hasattr(est, "coef_")
+
+
+def test_huge_targets_stream_without_overflow_warnings():
+    # squares of 1e300 overflow: statistics are taken on scaled values and
+    # the loss is judged in units of the targets' scale, as in fit
+    X, y = _problem(np.float64, "C")
+    est = AdamRegressor(batch_size=8, random_state=0).partial_fit(X, y * 1e300)
+    reference = AdamRegressor(batch_size=8, random_state=0).partial_fit(X, y)
+    assert_allclose(est.coef_ / 1e300, reference.coef_, rtol=1e-10)
