@@ -134,7 +134,12 @@ def fit_dask(est, X, y, sample_weight):
     import dask.array as da
     from sklearn.utils import check_random_state
 
-    from ._regressor import _FullBatchStep, _Recorder, _run_adam
+    from ._regressor import (
+        _check_no_whitening,
+        _FullBatchStep,
+        _Recorder,
+        _run_adam,
+    )
 
     if est.early_stopping:
         raise ValueError(
@@ -155,6 +160,11 @@ def fit_dask(est, X, y, sample_weight):
         problem = GramLeastSquares.from_stats(
             stats, y_offset, y_scale, center, est.standardize, intercept
         )
+    if est.batch_size is None:
+        if np.all(np.isfinite(problem.gram)):
+            problem = problem.whitened(est.whiten)
+    else:
+        _check_no_whitening(est)
     coords = problem.coordinates(y_offset, y_scale)
     rng = check_random_state(est.random_state)
     params = est._initial_params(coords, Y.shape[1])

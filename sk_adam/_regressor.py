@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 import warnings
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -184,9 +184,44 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         - ``False``: two products with ``X`` per iteration (:math:`O(nnz(X))`),
           in the dtype of ``X``.
         - ``"auto"``: the statistics when the :math:`d \times d` matrix is
-          small next to the data (``n_samples >= 4 * n_features`` and
+          no larger than the data (``n_samples >= n_features`` and
           ``n_features <= 2048``; for sparse ``X`` also ``n_features**2 <= 2 *
           nnz``), the products otherwise.
+
+    whiten : {"auto", True, False}, default="auto"
+        Whether Adam works on whitened coordinates instead of one coordinate
+        per feature; full batch on the sufficient statistics only
+        (``precomputed_`` True).
+
+        Adam scales each coordinate by its own gradient history, which undoes
+        differences of scale between features but not correlations between
+        them: on designs such as polynomial features the iterations it needs
+        grow with the condition number, and a degree-5 polynomial on [0, 1]
+        is still 2e-3 short of the least-squares R^2 after 50,000 iterations.
+        Whitened, the parameters are ``theta`` with ``w = V diag(a) theta``,
+        where ``V`` are the eigenvectors of the working Gram matrix (the
+        principal axes of the standardized design) and ``a = 1 /
+        sqrt(eigenvalues)``; the objective becomes ``||theta - theta*||^2 /
+        2`` plus a constant, with ``||theta*||^2`` the R^2 of the fit, so Adam
+        converges in a few hundred iterations whatever the correlations (the
+        same design: about 450). ``alpha`` is then the step per principal
+        axis in units of the target's standard deviation. Axes whose
+        eigenvalue is at the Gram matrix's round-off are numerically null and
+        stay at zero (the minimum-norm solution along them, as ``lstsq``'s
+        cutoff gives); constant features keep a zero coefficient.
+
+        - ``"auto"``: whiten when the condition number of the working Gram
+          matrix exceeds 1e4 (a standardized design whose condition number
+          exceeds 100); well-conditioned data keep one coordinate per
+          feature, where ``moment1_`` and ``history_`` speak of features.
+        - ``True``: always whiten; an error when the sufficient statistics are
+          not used (set ``precompute=True``) and with mini-batches.
+        - ``False``: never; Adam on the features, as in the article.
+
+        ``whitened_`` says whether the last fit whitened. ``moment1_``,
+        ``moment2_`` and the moments in ``history_`` are then per principal
+        axis. Mini-batches and a first ``partial_fit`` never whiten; a
+        ``partial_fit`` after a whitened fit continues in its coordinates.
 
         If True, start from the ``coef_`` and ``intercept_`` of the previous
         fit (with fresh moment estimates); otherwise start from zero.
@@ -260,8 +295,9 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
     moment1_, moment2_ : ndarray of shape (n_params, n_targets)
         Adam's first and second moment estimates at the kept coefficients,
         in the working coordinates (standardized units when
-        ``standardize=True``; the last row is the intercept when it is a
-        parameter). ``partial_fit`` continues from them.
+        ``standardize=True``; per principal axis when ``whitened_``; the
+        last row is the intercept when it is a parameter). ``partial_fit``
+        continues from them.
 
     history_ : AdamHistory or None
         With ``record_history=True``: per iteration (after its last step),
@@ -287,6 +323,9 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
     precomputed_ : bool
         Whether the last fit ran on the sufficient statistics (see
         ``precompute``); always False with mini-batches.
+
+    whitened_ : bool
+        Whether Adam ran on whitened coordinates (see ``whiten``).
 
     n_features_in_ : int
         Number of features seen during fit.
@@ -345,6 +384,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         "fit_intercept": ["boolean"],
         "standardize": ["boolean"],
         "precompute": ["boolean", StrOptions({"auto"})],
+        "whiten": ["boolean", StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
@@ -368,6 +408,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         fit_intercept=True,
         standardize=True,
         precompute="auto",
+        whiten="auto",
         batch_size=None,
         shuffle=True,
         random_state=None,
@@ -388,6 +429,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.standardize = standardize
         self.precompute = precompute
+        self.whiten = whiten
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.random_state = random_state
@@ -464,6 +506,7 @@ n_features)
         batched = self.batch_size is not None
         fit_intercept, standardize = self.fit_intercept, self.standardize
         if batched:
+            _check_no_whitening(self)
             if sp.issparse(X) and X.format != "csr":
                 X = sp.csr_array(X)  # row batches need row access
             coords = Coordinates.from_data(
@@ -483,6 +526,7 @@ n_features)
                 fit_intercept=fit_intercept,
                 standardize=standardize,
                 precompute=self.precompute,
+                whiten=self.whiten,
             )
         params = self._initial_params(coords, Y.shape[1])
         state = AdamState.zeros(params.shape)
@@ -525,6 +569,7 @@ n_features)
             else float(np.max(run.validation_scores))
         )
         self.precomputed_ = precomputed
+        self.whitened_ = coords.axes is not None
         self.history_ = None if recorder is None else recorder.history(one_d)
         self._random = rng  # partial_fit continues the same stream
         return self
@@ -607,6 +652,7 @@ n_features)
         previous = None if first else getattr(self, "history_", None)
         self.history_ = None if recorder is None else recorder.history(one_d, previous)
         self.precomputed_ = False
+        self.whitened_ = coords.axes is not None
         return self
 
     def predict(self, X):
@@ -720,7 +766,7 @@ n_features)
         if self.fit_intercept and not coords.intercept:
             # a full-batch standardized fit had an exact intercept; streams
             # need it as a parameter, with fresh moments
-            coords = replace(coords, intercept=True)
+            coords = coords.with_intercept()
             moment1 = np.vstack([moment1, np.zeros((1, n_targets))])
             moment2 = np.vstack([moment2, np.zeros((1, n_targets))])
         params = coords.to_working(coef, intercept)
@@ -749,6 +795,15 @@ n_features)
         self.t_ = int(state.t)
         self.moment1_ = state.moment1.copy()
         self.moment2_ = state.moment2.copy()
+
+
+def _check_no_whitening(est) -> None:
+    if est.whiten is True:
+        raise ValueError(
+            "whiten=True needs full-batch statistics; mini-batches "
+            f"(batch_size={est.batch_size}) run on the features. Set "
+            "batch_size=None, or whiten='auto' or False."
+        )
 
 
 def _is_dask(X) -> bool:
@@ -794,6 +849,7 @@ class _MiniBatchEpochs:
             and X.dtype in (np.float32, np.float64)
             and X.ndim == 2
             and Y.shape[1] == 1
+            and coords.axes is None
         ):
             self.kernel = compiled_epoch()
 

@@ -128,7 +128,8 @@ def test_centering_is_exact_for_years_and_large_offsets(container):
     "shape, sparse, expected",
     [
         ((1000, 10), False, True),  # tall: statistics
-        ((100, 50), False, False),  # n < 4 d: products
+        ((100, 50), False, True),  # n >= d: statistics
+        ((40, 50), False, False),  # n < d: products
         ((20000, 3000), False, False),  # too many features for a Gram matrix
         ((20000, 1000), True, False),  # sparse, d^2 > 2 nnz
         ((5000, 10), True, True),  # sparse, small d

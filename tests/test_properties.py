@@ -5,6 +5,7 @@ run is reproducible. Every solver path is drawn: full batch from statistics
 or products, mini-batches; dense or sparse; float32 or float64.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -17,8 +18,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sk_adam import AdamRegressor
 
+# 40 derandomized examples per property in CI; SK_ADAM_EXAMPLES=300 for more
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("SK_ADAM_EXAMPLES", 40)),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
