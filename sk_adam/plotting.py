@@ -35,6 +35,14 @@ def _feature_names(estimator):
     return None if names is None else list(names)
 
 
+def _moment_names(estimator):
+    """Labels of the moment panels: features, or principal axes when the
+    fit ran on whitened coordinates (see ``AdamRegressor.whiten``)."""
+    if getattr(estimator, "whitened_", False):
+        return [f"axis {j}" for j in range(estimator.moment1_.shape[0])]
+    return _feature_names(estimator)
+
+
 def _labels(n, names):
     if names is None:
         return [f"w{j}" for j in range(n)]
@@ -113,7 +121,7 @@ class AdamHistoryDisplay:
             loss_curve=estimator.loss_curve_,
             tol=estimator.tol,
             history=getattr(estimator, "history_", None),
-            feature_names=_feature_names(estimator),
+            feature_names=_moment_names(estimator),
             target=target,
         ).plot(ax=ax)
 

@@ -84,3 +84,18 @@ def test_multi_output_target_selection():
     assert_allclose(display.step_lines_[0].get_ydata(), est.history_.step[:, 0, 1])
     path = CoefficientPathDisplay.from_estimator(est, X, Y, target=1)
     assert_allclose(path.lines_[0].get_ydata(), est.history_.coef[:, 1, 0])
+
+
+def test_whitened_moments_are_labelled_by_axis_not_feature():
+    rng = np.random.RandomState(0)
+    x = rng.uniform(0, 1, 100)
+    X = np.c_[x, x**2, x**3, x**4, x**5]
+    est = AdamRegressor(record_history=True).fit(X, np.sin(6 * x))
+    assert est.whitened_
+    display = AdamHistoryDisplay.from_estimator(est)
+    assert [line.get_label() for line in display.moment1_lines_] == [
+        f"axis {j}" for j in range(5)
+    ]
+    # the coefficient path is in the data's units, one line per feature
+    path = CoefficientPathDisplay.from_estimator(est)
+    assert_allclose(path.coef_path[-1], est.history_.coef[-1])
