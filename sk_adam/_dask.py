@@ -172,11 +172,11 @@ def fit_dask(est, X, y, sample_weight):
         est.alpha, est.beta1, est.beta2, est.epsilon, AdamState.zeros(params.shape)
     )
     if est.batch_size is None:
-        epoch = _FullBatchStep(problem, adam).run
+        epoch = _FullBatchStep(problem, adam)
         with np.errstate(over="ignore", invalid="ignore"):
             start = problem.evaluate(params)
     else:
-        epoch = _BlockEpochs(est, X, Y, s, coords, adam, rng).run
+        epoch = _BlockEpochs(est, X, Y, s, coords, adam, rng)
         start = None
     recorder = _Recorder(est, coords) if est.record_history else None
     run = _run_adam(est, epoch, params, adam, coords.y_scale, start, None, recorder)
@@ -221,6 +221,9 @@ class _BlockEpochs:
             total = total + epoch.weight * loss
             weight += epoch.weight
         return total / weight
+
+    def restart(self, params):
+        """Continue from ``params``: nothing is cached between epochs."""
 
 
 def _predict_block(x, coef, intercept):

@@ -156,6 +156,20 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         Relative improvement of the best MSE over ``n_iter_no_change``
         iterations below which the fit is considered stalled (see above).
 
+    stall_decays : int >= 0, default=3
+        How many times a stall may divide the learning rate by 10 instead of
+        ending the fit. With a constant learning rate Adam can circle above
+        the minimum: the best MSE stops improving while the MSE keeps moving
+        (on a 2000 x 1000 random design it rises to five times its best
+        excess). When the stall rule fires and the MSE in its window rose
+        more than 1e-8 (relative) above the best, Adam goes back to the best
+        coefficients (with their moments), continues with the learning rate
+        divided by 10 and the window starts afresh; each such decay brings the
+        fit about 100 times closer (there: R^2 gaps 1.3e-6, 1.6e-8, 2.7e-11).
+        A stall with a flat MSE (converged) ends the fit at once. 0 keeps the
+        article's constant learning rate. Not used with ``early_stopping``,
+        whose stall ends the fit. ``alpha_decays_`` counts the decays.
+
     fit_intercept : bool, default=True
         Whether to fit an intercept. If False the data are assumed centred.
 
@@ -320,6 +334,11 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
     stop_reason_ : {"tol", "stall", "max_iter", "diverged"}
         Which rule ended the last fit.
 
+    alpha_decays_ : int
+        How many times the stall rule divided the learning rate by 10 (see
+        ``stall_decays``); Adam ended with ``alpha / 10**alpha_decays_``,
+        which ``partial_fit`` continues with.
+
     precomputed_ : bool
         Whether the last fit ran on the sufficient statistics (see
         ``precompute``); always False with mini-batches.
@@ -381,6 +400,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "stall_tol": [Interval(Real, 0, None, closed="left")],
+        "stall_decays": [Interval(Integral, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
         "standardize": ["boolean"],
         "precompute": ["boolean", StrOptions({"auto"})],
@@ -405,6 +425,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         max_iter=50_000,
         n_iter_no_change=200,
         stall_tol=1e-10,
+        stall_decays=3,
         fit_intercept=True,
         standardize=True,
         precompute="auto",
@@ -426,6 +447,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         self.max_iter = max_iter
         self.n_iter_no_change = n_iter_no_change
         self.stall_tol = stall_tol
+        self.stall_decays = stall_decays
         self.fit_intercept = fit_intercept
         self.standardize = standardize
         self.precompute = precompute
@@ -532,10 +554,10 @@ n_features)
         state = AdamState.zeros(params.shape)
         adam = Adam(self.alpha, self.beta1, self.beta2, self.epsilon, state)
         if batched:
-            epoch = _MiniBatchEpochs(self, X, Y, train, coords, adam, rng).run
+            epoch = _MiniBatchEpochs(self, X, Y, train, coords, adam, rng)
             start = None
         else:
-            epoch = _FullBatchStep(problem, adam).run
+            epoch = _FullBatchStep(problem, adam)
             with np.errstate(over="ignore", invalid="ignore"):  # checked later
                 start = problem.evaluate(params)
         check = (
@@ -562,6 +584,7 @@ n_features)
         self.n_iter_ = len(run.curve)
         self.best_iter_ = run.best_iter
         self.stop_reason_ = run.reason
+        self.alpha_decays_ = run.decays
         self.validation_scores_ = run.validation_scores
         self.best_validation_score_ = (
             None
@@ -622,13 +645,15 @@ n_features)
             coords, params, state = self._continued_state(Y.shape[1])
             curve = self.loss_curve_
             rng = self._random  # advanced in place; @_atomic restores it
-        adam = Adam(self.alpha, self.beta1, self.beta2, self.epsilon, state)
+        decays = 0 if first else getattr(self, "alpha_decays_", 0)
+        rate = self.alpha / 10.0**decays
+        adam = Adam(rate, self.beta1, self.beta2, self.epsilon, state)
         epochs = _MiniBatchEpochs(self, X, Y, s, coords, adam, rng)
         with np.errstate(over="ignore", invalid="ignore"):
             loss = epochs.run(params)
         recorder = _Recorder(self, coords) if self.record_history else None
         if recorder is not None:
-            recorder(params, adam.state)
+            recorder(params, adam)
         # judged in units of max(y_scale)**2, finite where the MSE in squared
         # units of y overflows (as in fit)
         unit = np.max(coords.y_scale)
@@ -639,7 +664,7 @@ n_features)
             raise ValueError(
                 f"Adam diverged in partial_fit (training MSE {mse}); the "
                 f"coefficients were not updated. Reduce alpha (now "
-                f"{self.alpha}) or scale the data."
+                f"{rate}) or scale the data."
             )
         self._set_fitted(params, coords, X.dtype, one_d)
         self._set_optimizer_state(adam.state)
@@ -647,6 +672,7 @@ n_features)
         self.n_iter_ = len(self.loss_curve_)
         self.best_iter_ = self.n_iter_
         self.stop_reason_ = "partial_fit"
+        self.alpha_decays_ = decays
         self._random = rng
         self.validation_scores_ = self.best_validation_score_ = None
         previous = None if first else getattr(self, "history_", None)
@@ -824,6 +850,11 @@ class _FullBatchStep:
         self.adam.step(params, self.grad)
         return self.problem.evaluate(params)
 
+    def restart(self, params):
+        """Continue from ``params`` (the gradient is that of the last
+        evaluation)."""
+        self.problem.evaluate(params)
+
 
 class _MiniBatchEpochs:
     """One epoch of mini-batch Adam over the rows with positive weight."""
@@ -882,6 +913,9 @@ class _MiniBatchEpochs:
             weight += result[1]
         self.weight = weight
         return total / weight
+
+    def restart(self, params):
+        """Continue from ``params``: nothing is cached between epochs."""
 
     def _run_compiled(self, params, order):
         """The same epoch in one compiled call (see sk_adam._kernel)."""
@@ -971,11 +1005,11 @@ class _Recorder:
         self.est, self.coords = est, coords
         self.rows = []
 
-    def __call__(self, params, state):
-        est = self.est
+    def __call__(self, params, adam):
+        est, state = self.est, adam.state
         m_hat = state.moment1 / (1.0 - state.beta1_power)
         v_hat = state.moment2 / (1.0 - state.beta2_power)
-        step = est.alpha * m_hat / (np.sqrt(v_hat) + est.epsilon)
+        step = adam.alpha * m_hat / (np.sqrt(v_hat) + est.epsilon)
         coef, intercept = self.coords.to_original(params, est.fit_intercept)
         self.rows.append((m_hat, v_hat, step, coef, intercept))
 
@@ -1029,10 +1063,18 @@ class _Run:
     best_iter: int
     reason: str
     validation_scores: np.ndarray | None
+    decays: int = 0
+
+
+#: A stall whose window saw the criterion this far (relative) above its best
+#: is Adam circling the minimum, which a smaller learning rate cures; below
+#: it the MSE is flat and the fit has converged (see ``stall_decays``).
+_CIRCLING_RTOL = 1e-8
 
 
 def _run_adam(est, epoch, params, adam, y_scale, start, validation, recorder=None):
-    """Iterate ``epoch`` until a stopping rule fires; see the class docstring.
+    """Iterate ``epoch.run`` until a stopping rule fires; see the class
+    docstring.
 
     ``start`` is the per-target training MSE at the starting point (None
     when it is not known, for mini-batches). Decisions are taken on MSEs
@@ -1040,11 +1082,14 @@ def _run_adam(est, epoch, params, adam, y_scale, start, validation, recorder=Non
     squared units of ``y`` overflows.
     """
     window = est.n_iter_no_change
+    decays_left = est.stall_decays if validation is None else 0
+    window_start = 0  # the stall window starts afresh after a decay
     unit = np.max(y_scale)
     weights = (y_scale / unit) ** 2 / y_scale.size
     tol = est.tol / unit / unit  # may underflow to 0, never overflows
     loss = np.empty(est.max_iter + 1)  # loss[t]: training MSE of iteration t
     best = np.empty(est.max_iter + 1)  # best[t]: lowest criterion up to t
+    value_at = np.empty(est.max_iter + 1)  # value_at[t]: criterion of t
     scores = [] if validation is not None else None
 
     def criterion(train_mse):
@@ -1072,13 +1117,13 @@ def _run_adam(est, epoch, params, adam, y_scale, start, validation, recorder=Non
     # non-finite values are detected below; numpy need not warn about them
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, est.max_iter + 1):
-            loss[t] = current = epoch(params) @ weights
+            loss[t] = current = epoch.run(params) @ weights
             if recorder is not None:
-                recorder(params, adam.state)
+                recorder(params, adam)
             if not np.isfinite(current):
                 reason = "diverged"
                 break
-            value = criterion(current)
+            value_at[t] = value = criterion(current)
             best[t] = min(value, best[t - 1])
             if value < best[t - 1]:
                 best_params[...] = params
@@ -1089,8 +1134,19 @@ def _run_adam(est, epoch, params, adam, y_scale, start, validation, recorder=Non
             if current < tol:
                 reason = "tol"
                 break
-            if window is not None and t >= window:
+            if window is not None and t - window >= window_start:
                 if best[t - window] - best[t] <= est.stall_tol * best[t]:
+                    rise = np.max(value_at[t - window + 1 : t + 1]) - best[t]
+                    if decays_left > 0 and rise > _CIRCLING_RTOL * abs(best[t]):
+                        # circling, not converged: back to the best point,
+                        # with a tenth of the learning rate
+                        decays_left -= 1
+                        adam.alpha /= 10.0
+                        params[...] = best_params
+                        adam.state.assign(best_state)
+                        epoch.restart(params)
+                        window_start = t
+                        continue
                     reason = "stall"
                     break
         # (the Gram path's MSE may be a tiny negative number for exact fits)
@@ -1105,9 +1161,10 @@ def _run_adam(est, epoch, params, adam, y_scale, start, validation, recorder=Non
     _warn_if_unconverged(est, reason, t, best_iter, curve, start_mse)
     if scores is not None:
         scores = np.asarray(scores[: len(curve)])
+    decays = (est.stall_decays if validation is None else 0) - decays_left
     if reason == "tol":
-        return _Run(params, adam.state, curve, t, reason, scores)
-    return _Run(best_params, best_state, curve, best_iter, reason, scores)
+        return _Run(params, adam.state, curve, t, reason, scores, decays)
+    return _Run(best_params, best_state, curve, best_iter, reason, scores, decays)
 
 
 def _warn_if_unconverged(est, reason, t, best_iter, curve, start_mse):

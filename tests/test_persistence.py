@@ -18,7 +18,13 @@ def data():
 
 
 @pytest.mark.parametrize(
-    "params", [{}, {"batch_size": 32, "random_state": 0}, {"standardize": False}]
+    "params",
+    [
+        {},
+        {"batch_size": 32, "random_state": 0},
+        {"standardize": False},
+        {"whiten": True},  # the whitening arrays travel too
+    ],
 )
 def test_skops_round_trip_trusts_only_the_estimator(data, params):
     X, y = data
@@ -35,6 +41,17 @@ def test_skops_round_trip_trusts_only_the_estimator(data, params):
     est.partial_fit(X, y)
     loaded.partial_fit(X, y)
     assert_array_equal(loaded.coef_, est.coef_)
+
+
+def test_skops_with_history_names_the_history_type(data):
+    # history_ is an AdamHistory, the one other type of the package
+    X, y = data
+    est = AdamRegressor(record_history=True).fit(X, y)
+    blob = sio.dumps(est)
+    trusted = ["sk_adam._regressor.AdamHistory", "sk_adam._regressor.AdamRegressor"]
+    assert sio.get_untrusted_types(data=blob) == trusted
+    loaded = sio.loads(blob, trusted=trusted)
+    assert_array_equal(loaded.history_.coef, est.history_.coef)
 
 
 def test_pickle_records_the_version(data):

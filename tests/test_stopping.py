@@ -1,6 +1,7 @@
 """The stopping rules: tol (MSE below), stall (no improvement), max_iter,
 divergence; and warm starts."""
 
+import pickle
 import re
 import warnings
 
@@ -57,7 +58,7 @@ def test_tol_rule_exact(standardize, weighted, n_targets):
 
 def test_stall_rule_fires_exactly_as_documented():
     X, y = _noisy(seed=1)
-    est = AdamRegressor(n_iter_no_change=50, stall_tol=1e-8)
+    est = AdamRegressor(n_iter_no_change=50, stall_tol=1e-8, stall_decays=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         est.fit(X, y)
@@ -71,6 +72,46 @@ def test_stall_rule_fires_exactly_as_documented():
     # the best iterate is kept, not the last one
     assert_allclose(_weighted_mse(y, est.predict(X)), best[-1], rtol=1e-10)
     assert est.loss_curve_[est.best_iter_ - 1] == best[-1]
+
+
+def _circling_problem():
+    # a well-conditioned design (condition number 33 after standardizing) on
+    # which Adam with a constant learning rate circles above the minimum:
+    # its best MSE stops improving around iteration 180 while the MSE then
+    # rises to five times the best excess
+    rng = np.random.RandomState(0)
+    X = rng.randn(2000, 1000)
+    return X, X @ rng.randn(1000) + rng.randn(2000)
+
+
+def test_stall_decays_cure_circling():
+    X, y = _circling_problem()
+    ols = LinearRegression().fit(X, y).score(X, y)
+    constant = AdamRegressor(whiten=False, stall_decays=0).fit(X, y)
+    assert constant.stop_reason_ == "stall" and constant.alpha_decays_ == 0
+    assert ols - constant.score(X, y) > 1e-6
+    est = AdamRegressor(whiten=False).fit(X, y)  # stall_decays=3
+    assert est.stop_reason_ == "stall" and 1 <= est.alpha_decays_ <= 3
+    assert abs(ols - est.score(X, y)) < 1e-10
+    # the decays went back to the best point: the kept MSE is the lowest seen
+    assert est.loss_curve_[est.best_iter_ - 1] == est.loss_curve_.min()
+    # a continued stream keeps the decayed learning rate: alpha / 10**decays
+    same = AdamRegressor(whiten=False, alpha=0.1 / 10**est.alpha_decays_)
+    same.__dict__.update(
+        {k: v for k, v in est.__dict__.items() if k.endswith("_") or k[0] == "_"}
+    )
+    same.alpha_decays_ = 0
+    a = pickle.loads(pickle.dumps(est)).partial_fit(X[:300], y[:300])
+    b = same.partial_fit(X[:300], y[:300])
+    assert_allclose(a.coef_, b.coef_, rtol=1e-12)
+
+
+def test_converged_fits_do_not_decay():
+    # a flat MSE at the stall is convergence: no decay, no extra iterations
+    X, y = _noisy(seed=1)
+    est = AdamRegressor().fit(X, y)
+    plain = AdamRegressor(stall_decays=0).fit(X, y)
+    assert est.alpha_decays_ == 0 and est.n_iter_ == plain.n_iter_
 
 
 def test_stall_rule_does_not_fire_while_mse_still_falls():
