@@ -55,6 +55,8 @@ def problems(draw):
     params = dict(
         precompute=draw(st.sampled_from(["auto", True, False])),
         batch_size=draw(st.sampled_from([None, None, 16])),
+        # True is a ValueError on the products path and with mini-batches
+        whiten=draw(st.sampled_from(["auto", "auto", False, True])),
         standardize=draw(st.booleans()),
         fit_intercept=draw(st.booleans()),
         max_iter=300,
