@@ -165,7 +165,7 @@ def fit_dask(est, X, y, sample_weight):
             problem = problem.whitened(est.whiten)
     else:
         _check_no_whitening(est)
-    coords = problem.coordinates(y_offset, y_scale)
+    coords = problem.coords
     rng = check_random_state(est.random_state)
     params = est._initial_params(coords, Y.shape[1])
     adam = Adam(

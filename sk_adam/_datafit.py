@@ -451,7 +451,7 @@ def _least_squares_problem(X, Y, s, fit_intercept, standardize, precompute, whit
         )
         if np.all(np.isfinite(problem.gram)):  # else reported by the caller
             problem = problem.whitened(whiten)
-        coords = problem.coordinates(y_offset, y_scale)
+        coords = problem.coords
     elif whiten is True:
         n, d = X.shape
         raise ValueError(
@@ -465,13 +465,7 @@ def _least_squares_problem(X, Y, s, fit_intercept, standardize, precompute, whit
             X, Y, s, center=center, standardize=standardize, intercept=intercept
         )
         problem = DirectLeastSquares(
-            X,
-            (Y - coords.y_offset) / coords.y_scale,
-            s,
-            coords.x_offset,
-            coords.x_scale,
-            coords.varying,
-            intercept,
+            X, (Y - coords.y_offset) / coords.y_scale, s, coords
         )
     return problem, coords
 
@@ -606,30 +600,27 @@ class DirectLeastSquares:
     X: Matrix
     Y_work: Float64Array
     s: Float64Array
-    x_offset: Float64Array
-    x_scale: Float64Array
-    varying: NDArray[np.bool_]
-    intercept: bool
+    coords: Coordinates
 
     def __post_init__(self) -> None:
         n, k = self.Y_work.shape
         d = self.X.shape[1]
         dtype = self.X.dtype
-        self.n_params = d + int(self.intercept)
+        self.n_params = d + int(self.coords.intercept)
         self.n_targets = k
         self._sparse = sp.issparse(self.X)
         self._XT = self.X.T  # a transposed view, made once
         self._native = dtype == np.float64
-        self._center = bool(np.any(self.x_offset))
-        self._constant = np.flatnonzero(~self.varying)
+        self._center = bool(np.any(self.coords.x_offset))
+        self._constant = np.flatnonzero(~self.coords.varying)
         # equal weights: work with the residual itself, and fold the common
         # weight into the final scaling of the gradient and the MSE
         self._uniform = bool(np.all(self.s == self.s[0]))
         self._s0 = float(self.s[0])
-        divisor = -self.x_scale / (self._s0 if self._uniform else 1.0)
+        divisor = -self.coords.x_scale / (self._s0 if self._uniform else 1.0)
         self._divisor = divisor[:, None]
-        self._scale = self.x_scale[:, None]
-        self._offset = self.x_offset[:, None]
+        self._scale = self.coords.x_scale[:, None]
+        self._offset = self.coords.x_offset[:, None]
 
         # one target: 1-D views, so that BLAS and scipy use their
         # matrix-vector kernels
@@ -668,9 +659,9 @@ class DirectLeastSquares:
         # in float64 the residual overwrites the prediction while it is still
         # in cache; in float32 it goes to a float64 buffer
         r = np.subtract(self._y, pred, out=pred if self._native else self._r)
-        if self._center or self.intercept:
-            shift = np.matmul(self.x_offset, u, out=self._shift)
-            if self.intercept:
+        if self._center or self.coords.intercept:
+            shift = np.matmul(self.coords.x_offset, u, out=self._shift)
+            if self.coords.intercept:
                 shift -= params[d]
             r += shift
         z = r if self._uniform else np.multiply(self._s, r, out=self._weighted)
@@ -702,13 +693,13 @@ class DirectLeastSquares:
             xtz = np.matmul(self._XT, z, out=self._vec(grad))
         else:
             xtz = np.matmul(self._XT, z_native, out=self._xtz)
-        if self._center or self.intercept:
+        if self._center or self.coords.intercept:
             total = self._total
             total[...] = np.sum(z, axis=0)
             if self._center:
                 offset_total = np.multiply(self._offset, total, out=self._dk)
                 xtz -= self._vec(offset_total)
-            if self.intercept:
+            if self.coords.intercept:
                 np.multiply(total, -self._s0 if self._uniform else -1.0, out=out[d])
         np.divide(xtz, self._vec(self._divisor), out=self._vec(grad))
         if self._constant.size:
@@ -729,8 +720,8 @@ class GramLeastSquares:
         :math:`\\tilde X^\\top S \\tilde Y` (and the weighted target sums).
     yy : ndarray of shape (k,)
         :math:`\\sum_i s_i \\tilde y_{ik}^2`.
-    x_offset, x_scale, varying : ndarray of shape (d,)
-        As returned by :func:`column_stats`.
+    coords : Coordinates
+        The working coordinates, including the whitening when there is one.
 
     Notes
     -----
@@ -754,12 +745,7 @@ class GramLeastSquares:
     gram: Float64Array
     cross: Float64Array
     yy: Float64Array
-    x_offset: Float64Array
-    x_scale: Float64Array
-    varying: NDArray[np.bool_]
-    intercept: bool
-    axes: Float64Array | None = None
-    axis_scale: Float64Array | None = None
+    coords: Coordinates
 
     def __post_init__(self) -> None:
         p, k = self.cross.shape
@@ -812,20 +798,8 @@ class GramLeastSquares:
                 [[gram, colsum[:, None]], [colsum[None, :], np.ones((1, 1))]]
             )
             cross = np.vstack([cross, dy * yfactor])
-        return cls(gram, cross, yy, offset, x_scale, varying, intercept)
-
-    def coordinates(self, y_offset, y_scale) -> Coordinates:
-        """The :class:`Coordinates` of this problem, given the target's."""
-        return Coordinates(
-            self.x_offset,
-            self.x_scale,
-            self.varying,
-            y_offset,
-            y_scale,
-            self.intercept,
-            self.axes,
-            self.axis_scale,
-        )
+        coords = Coordinates(offset, x_scale, varying, y_offset, y_scale, intercept)
+        return cls(gram, cross, yy, coords)
 
     def whitened(self, whiten: bool | str) -> GramLeastSquares:
         """This problem in the coordinates of :func:`principal_axes`.
@@ -835,9 +809,9 @@ class GramLeastSquares:
         ``T.T c``; the MSE at ``theta`` equals the original's at ``T theta``.
         Returns ``self`` when no whitening is chosen.
         """
-        if self.axes is not None:
+        if self.coords.axes is not None:
             raise ValueError("this problem is whitened already")
-        found = principal_axes(self.gram, self.varying, whiten)
+        found = principal_axes(self.gram, self.coords.varying, whiten)
         if found is None:
             return self
         axes, axis_scale = found
@@ -846,8 +820,7 @@ class GramLeastSquares:
             self,
             gram=T.T @ self.gram @ T,
             cross=T.T @ self.cross,
-            axes=axes,
-            axis_scale=axis_scale,
+            coords=replace(self.coords, axes=axes, axis_scale=axis_scale),
         )
 
     def evaluate(self, params: Float64Array) -> Float64Array:

@@ -119,7 +119,7 @@ def test_centering_is_exact_for_years_and_large_offsets(container):
     assert isinstance(problem, GramLeastSquares)
     G, sigma = _exact_centered_gram(X, s)
     assert_allclose(problem.gram, G, rtol=1e-10, atol=1e-12)
-    assert_allclose(problem.x_scale, sigma, rtol=1e-10)
+    assert_allclose(problem.coords.x_scale, sigma, rtol=1e-10)
     _, scale, _ = column_stats(container(X), s, center=True)
     assert_allclose(scale, sigma, rtol=1e-10)
 
