@@ -107,7 +107,15 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
           so the default suits most data;
         - ``standardize=False``: coefficients (and the intercept) are moved in
           the units of the data as given, so ``alpha`` must be chosen for the
-          scale of the coefficients you expect.
+          scale of the coefficients you expect;
+        - whitened fits (``whitened_``, see ``whiten``): the parameters are
+          principal axes scaled to unit curvature, and ``alpha`` is the step
+          along each in standard deviations of ``y`` (the whole distance to
+          the solution is at most 1).
+
+        With mini-batches, noisy gradients keep Adam moving by about
+        ``alpha`` per step; about ``1e-3`` suits them better than the
+        full-batch default (see the streaming guide).
 
     beta1 : float in [0, 1), default=0.9
         Decay rate of the first-moment (mean gradient) estimate.
