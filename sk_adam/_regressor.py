@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import (
@@ -633,7 +633,17 @@ n_features)
                 "early_stopping=False, or use fit."
             )
         first = not hasattr(self, "t_")
-        X, Y, s, one_d = self._validate_xy(X, y, sample_weight, reset=first)
+        # After the first call, the finiteness of X is checked by the epoch
+        # itself (a NaN or inf in a row it reads makes the MSE non-finite),
+        # which saves a pass over the chunk; rows it skips (zero weight) are
+        # checked here. The first call reads X for its statistics first.
+        X, Y, s, one_d = self._validate_xy(
+            X, y, sample_weight, reset=first, finite_X=first
+        )
+        deferred = not first
+        if deferred and not s.min() > 0:
+            _assert_finite_X(X)
+            deferred = False
         if sp.issparse(X) and X.format != "csr" and self.batch_size is not None:
             X = sp.csr_array(X)
         if first:
@@ -669,6 +679,8 @@ n_features)
         with np.errstate(over="ignore"):
             mse = scaled * unit * unit
         if not (np.isfinite(scaled) and np.all(np.isfinite(params))):
+            if deferred:
+                _assert_finite_X(X)  # the usual message for NaN or inf input
             raise ValueError(
                 f"Adam diverged in partial_fit (training MSE {mse}); the "
                 f"coefficients were not updated. Reduce alpha (now "
@@ -719,7 +731,7 @@ n_features)
 
     # -- helpers -----------------------------------------------------------
 
-    def _validate_xy(self, X, y, sample_weight, reset):
+    def _validate_xy(self, X, y, sample_weight, reset, finite_X=True):
         X, y = validate_data(
             self,
             X,
@@ -728,6 +740,7 @@ n_features)
             dtype=[np.float64, np.float32],
             multi_output=True,
             y_numeric=True,
+            ensure_all_finite=finite_X,  # y is always checked
             reset=reset,
         )
         Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
@@ -831,6 +844,15 @@ n_features)
         self.moment2_ = state.moment2.copy()
 
 
+def _assert_finite_X(X) -> None:
+    """scikit-learn's check and message for NaN or inf in ``X``."""
+    assert_all_finite(
+        X.data if sp.issparse(X) else X,
+        estimator_name="AdamRegressor",
+        input_name="X",
+    )
+
+
 def _check_no_whitening(est) -> None:
     if est.whiten is True:
         raise ValueError(
@@ -871,9 +893,13 @@ class _MiniBatchEpochs:
         self.X = X
         Y_work = (Y - coords.y_offset) / coords.y_scale
         self.Y = Y_work[:, 0] if Y.shape[1] == 1 else Y_work
-        positive = s > 0
-        self.rows = None if positive.all() else np.flatnonzero(positive)
-        equal = np.all(s[positive] == s[positive][0])
+        lowest, highest = s.min(), s.max()  # two reductions, no copies
+        if lowest > 0:
+            self.rows, equal = None, lowest == highest
+        else:
+            self.rows = np.flatnonzero(s > 0)
+            positive = s[self.rows]
+            equal = np.all(positive == positive[0])
         self.s = None if equal else s
         self.batch = BatchLeastSquares(coords, X.dtype, Y.shape[1])
         self.adam = adam

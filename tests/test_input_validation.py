@@ -45,6 +45,38 @@ Y_OK = X_OK @ [1.0, -1.0, 2.0] + 0.1 * rng.randn(20)
 def test_bad_training_data(X, y, match):
     with pytest.raises(ValueError, match=match):
         AdamRegressor().fit(X, y)
+    # the first partial_fit call checks like fit
+    with pytest.raises(ValueError, match=match):
+        AdamRegressor(batch_size=8).partial_fit(X, y)
+
+
+@pytest.mark.parametrize("engine", ["compiled", "numpy"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize(
+    "case", ["dense", "sparse", "two targets", "zero weight on the bad row"]
+)
+def test_later_partial_fit_calls_reject_non_finite_X(monkeypatch, engine, bad, case):
+    # after the first call the epoch itself detects non-finite X (one pass
+    # fewer over each chunk); the message and the atomicity are the same
+    if engine == "numpy":
+        monkeypatch.setenv("SK_ADAM_NO_NUMBA", "1")
+    Y = np.c_[Y_OK, -Y_OK] if case == "two targets" else Y_OK
+    est = AdamRegressor(batch_size=8, random_state=0).partial_fit(X_OK, Y)
+    before = (est.coef_.copy(), est.t_, est.moment1_.copy())
+    X = X_OK.copy()
+    X[7, 1] = bad
+    sw = None
+    if case == "zero weight on the bad row":
+        sw = np.ones(20)
+        sw[7] = 0.0
+    if case == "sparse":
+        X = sp.csr_array(X)
+    match = "NaN" if np.isnan(bad) else "infinity"
+    with pytest.raises(ValueError, match=f"Input X contains {match}"):
+        est.partial_fit(X, Y, sample_weight=sw)
+    np.testing.assert_array_equal(est.coef_, before[0])
+    assert est.t_ == before[1]
+    np.testing.assert_array_equal(est.moment1_, before[2])
 
 
 @pytest.mark.parametrize(
