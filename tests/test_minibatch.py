@@ -116,6 +116,22 @@ def test_minibatch_reaches_linear_regression_on_a_large_problem():
     assert abs(ols - est.score(X, y)) < 1e-3
 
 
+def test_minibatch_defaults_decay_to_linear_regression():
+    # the stall window is 5 epochs with mini-batches, and each stall on a
+    # moving MSE divides the learning rate by 10: a schedule from 0.1 down
+    rng = np.random.RandomState(0)
+    n, d = 50_000, 20
+    X = rng.randn(n, d) * rng.uniform(0.5, 3, d) + rng.uniform(-10, 10, d)
+    y = X @ rng.randn(d) + rng.randn(n)
+    ols = LinearRegression().fit(X, y).score(X, y)
+    est = AdamRegressor(batch_size=256, random_state=0).fit(X, y)
+    assert est.stop_reason_ == "stall" and est.alpha_decays_ == 3
+    assert est.n_iter_ < 100
+    assert abs(ols - est.score(X, y)) < 1e-4
+    fixed = AdamRegressor(batch_size=256, random_state=0, stall_decays=0).fit(X, y)
+    assert ols - fixed.score(X, y) > 10 * abs(ols - est.score(X, y))
+
+
 @pytest.mark.parametrize("container", [sp.csr_array, sp.csc_matrix])
 def test_minibatch_sparse_matches_dense(container):
     X, y = _data(offset=2.0)
