@@ -103,13 +103,17 @@ def test_same_random_state_is_bitwise_identical():
     assert not np.array_equal(a.coef_, c.coef_)
 
 
-def test_minibatch_reaches_linear_regression_on_a_large_problem():
-    # the acceptance case: 200,000 x 50, batches of 256
+def _large(n, d):
+    """A tall problem with offsets and scales, and LinearRegression's R^2."""
     rng = np.random.RandomState(0)
-    n, d = 200_000, 50
     X = rng.randn(n, d) * rng.uniform(0.5, 3, d) + rng.uniform(-10, 10, d)
     y = X @ rng.randn(d) + rng.randn(n)
-    ols = LinearRegression().fit(X, y).score(X, y)
+    return X, y, LinearRegression().fit(X, y).score(X, y)
+
+
+def test_minibatch_reaches_linear_regression_on_a_large_problem():
+    # the acceptance case: 200,000 x 50, batches of 256
+    X, y, ols = _large(200_000, 50)
     est = _quiet_fit(
         AdamRegressor(batch_size=256, alpha=1e-3, max_iter=5, random_state=0), X, y
     )
@@ -119,11 +123,7 @@ def test_minibatch_reaches_linear_regression_on_a_large_problem():
 def test_minibatch_defaults_decay_to_linear_regression():
     # the stall window is 5 epochs with mini-batches, and each stall on a
     # moving MSE divides the learning rate by 10: a schedule from 0.1 down
-    rng = np.random.RandomState(0)
-    n, d = 50_000, 20
-    X = rng.randn(n, d) * rng.uniform(0.5, 3, d) + rng.uniform(-10, 10, d)
-    y = X @ rng.randn(d) + rng.randn(n)
-    ols = LinearRegression().fit(X, y).score(X, y)
+    X, y, ols = _large(50_000, 20)
     est = AdamRegressor(batch_size=256, random_state=0).fit(X, y)
     assert est.stop_reason_ == "stall" and est.alpha_decays_ == 3
     assert est.n_iter_ < 100
