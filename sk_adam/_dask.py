@@ -161,8 +161,7 @@ def fit_dask(est, X, y, sample_weight):
             stats, y_offset, y_scale, center, est.standardize, intercept
         )
     if est.batch_size is None:
-        if np.all(np.isfinite(problem.gram)):
-            problem = problem.whitened(est.whiten)
+        problem = problem.whitened(est.whiten)
     else:
         _check_no_whitening(est)
     coords = problem.coords

@@ -449,8 +449,7 @@ def _least_squares_problem(X, Y, s, fit_intercept, standardize, precompute, whit
         problem = GramLeastSquares.from_stats(
             gram_stats(X, Y, s), y_offset, y_scale, center, standardize, intercept
         )
-        if np.all(np.isfinite(problem.gram)):  # else reported by the caller
-            problem = problem.whitened(whiten)
+        problem = problem.whitened(whiten)
         coords = problem.coords
     elif whiten is True:
         n, d = X.shape
@@ -807,10 +806,13 @@ class GramLeastSquares:
         With ``T = axes * axis_scale``, ``gram`` becomes ``T.T G T`` (the
         identity, with zeros on frozen axes, up to round-off) and ``cross``
         ``T.T c``; the MSE at ``theta`` equals the original's at ``T theta``.
-        Returns ``self`` when no whitening is chosen.
+        Returns ``self`` when no whitening is chosen, and when the statistics
+        are not finite (the caller reports that).
         """
         if self.coords.axes is not None:
             raise ValueError("this problem is whitened already")
+        if not np.all(np.isfinite(self.gram)):
+            return self
         found = principal_axes(self.gram, self.coords.varying, whiten)
         if found is None:
             return self

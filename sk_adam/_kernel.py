@@ -48,7 +48,6 @@ def _epoch(
     x_scale,
     varying,
     intercept,
-    center,
 ):  # pragma: no cover - runs compiled; the tests compare it with numpy
     """One epoch of mini-batch Adam on the least-squares objective.
 
@@ -100,11 +99,8 @@ def _epoch(
         if weight == 0.0:
             continue
         for j in range(d):
-            if varying[j]:
-                gj = g[j]
-                if center:
-                    gj -= x_offset[j] * total
-                g[j] = -gj / (x_scale[j] * weight)
+            if varying[j]:  # x_offset is zero when nothing is centred
+                g[j] = -(g[j] - x_offset[j] * total) / (x_scale[j] * weight)
             else:
                 g[j] = 0.0
         if intercept:

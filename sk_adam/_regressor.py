@@ -912,12 +912,10 @@ class _MiniBatchEpochs:
             positive = s[self.rows]
             equal = np.all(positive == positive[0])
         self.s = None if equal else s
-        self.batch = BatchLeastSquares(coords, X.dtype, Y.shape[1])
         self.adam = adam
         self.rng = rng
         self.shuffle = est.shuffle
         self.size = X.shape[0] if est.batch_size is None else est.batch_size
-        self.grad = np.empty((coords.n_params, Y.shape[1]))
         self.coords = coords
         self.kernel = None
         if (
@@ -928,6 +926,9 @@ class _MiniBatchEpochs:
             and coords.axes is None
         ):
             self.kernel = compiled_epoch()
+        if self.kernel is None:
+            self.batch = BatchLeastSquares(coords, X.dtype, Y.shape[1])
+            self.grad = np.empty((coords.n_params, Y.shape[1]))
 
     def run(self, params):
         n = self.X.shape[0] if self.rows is None else self.rows.size
@@ -988,7 +989,6 @@ class _MiniBatchEpochs:
             coords.x_scale,
             coords.varying,
             coords.intercept,
-            self.batch._center,
         )
         state.t, state.beta1_power, state.beta2_power = int(t), b1, b2
         self.weight = weight
@@ -1134,7 +1134,8 @@ def _run_adam(est, epoch, params, adam, y_scale, start, validation, recorder=Non
     squared units of ``y`` overflows.
     """
     window = _stall_window(est)
-    decays_left = est.stall_decays if validation is None else 0
+    decays_allowed = est.stall_decays if validation is None else 0
+    decays_left = decays_allowed
     window_start = 0  # the stall window starts afresh after a decay
     unit = np.max(y_scale)
     weights = (y_scale / unit) ** 2 / y_scale.size
@@ -1213,7 +1214,7 @@ def _run_adam(est, epoch, params, adam, y_scale, start, validation, recorder=Non
     _warn_if_unconverged(est, reason, t, best_iter, curve, start_mse)
     if scores is not None:
         scores = np.asarray(scores[: len(curve)])
-    decays = (est.stall_decays if validation is None else 0) - decays_left
+    decays = decays_allowed - decays_left
     if reason == "tol":
         return _Run(params, adam.state, curve, t, reason, scores, decays)
     return _Run(best_params, best_state, curve, best_iter, reason, scores, decays)
