@@ -8,6 +8,13 @@ epoch written as one loop and compiled with numba, which reads each row once,
 in place (shuffled rows are reached through the permutation, never
 gathered), and accumulates in float64 whatever the dtype of ``X``.
 
+Shuffled rows sit at random places in memory: read one after the other, each
+waits for a full memory latency (the hardware prefetcher only follows
+sequential reads), and an epoch over a 20,000 x 50 chunk took 1.6 ms against
+0.4 ms in order. The kernel therefore asks the processor for the row it will
+read :data:`PREFETCH_AHEAD` rows later (a prefetch hint, which changes no
+value), so that several rows are on their way at once: 1.0 to 1.1 ms.
+
 It computes what :class:`sk_adam._datafit.BatchLeastSquares` followed by
 :class:`sk_adam._adam.Adam` computes, batch by batch, in the same order; the
 results agree to round-off (sums are accumulated in another order). numba is
@@ -26,6 +33,60 @@ import numpy as np
 __all__ = ["compiled_epoch"]
 
 _COMPILED = None  # the jitted function once built; False if unavailable
+
+#: How many rows ahead of the one being read a shuffled epoch prefetches.
+#: Measured on ten 20,000 x 50 float64 chunks read from memory: 2 to 16 rows
+#: ahead all take 9.8 to 11.4 ms, against 16.2 ms without the hint (the
+#: number of cache misses a core keeps in flight is the limit, not the
+#: distance).
+PREFETCH_AHEAD = 8
+
+
+def _prefetch(X, i, j):  # pragma: no cover - replaced when compiled
+    """Hint that ``X[i, j]`` (and the cache line around it) is read soon."""
+
+
+def _prefetch_intrinsic():
+    """``_prefetch`` as numba code: one ``llvm.prefetch`` of ``X[i, j]``.
+
+    A hint only: it loads nothing into the program and cannot fault, so the
+    compiled epoch computes the same numbers with or without it.
+    """
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def prefetch(typingctx, X, i, j):
+        if not (isinstance(X, types.Array) and X.ndim == 2):
+            return None
+
+        def codegen(context, builder, signature, args):
+            array_type, i_type, j_type = signature.args
+            array = context.make_array(array_type)(context, builder, args[0])
+            index = [
+                context.cast(builder, args[1], i_type, types.intp),
+                context.cast(builder, args[2], j_type, types.intp),
+            ]
+            item = cgutils.get_item_pointer(
+                context, builder, array_type, array, index, wraparound=False
+            )
+            byte = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            hint = builder.module.declare_intrinsic(
+                "llvm.prefetch",
+                [byte],
+                fnty=ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32]),
+            )
+            # a read (0), to be kept in every cache level (3), of data (1)
+            flags = [ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)]
+            builder.call(hint, [builder.bitcast(item, byte), *flags])
+            return context.get_dummy_value()
+
+        return types.void(X, i, j), codegen
+
+    return prefetch
 
 
 def _epoch(
@@ -62,6 +123,10 @@ def _epoch(
     weighted = s.shape[0] > 0
     shuffled = order.shape[0] > 0
     n = order.shape[0] if shuffled else X.shape[0]
+    # one prefetch per 64-byte cache line of a row: every 8th float64 of a
+    # C-ordered row, every element of a row with a wider column stride
+    stride = X.strides[1]
+    line = 64 // stride if 0 < stride < 64 else 1
     u = np.empty(d)
     g = np.empty(p)
     loss_sum = 0.0
@@ -81,6 +146,11 @@ def _epoch(
         weight = 0.0
         for k in range(start, stop):
             i = order[k] if shuffled else k
+            if shuffled and k + PREFETCH_AHEAD < n:
+                ahead = order[k + PREFETCH_AHEAD]
+                for j in range(0, d, line):
+                    _prefetch(X, ahead, j)
+                _prefetch(X, ahead, d - 1)
             row = X[i]
             dot = 0.0
             for j in range(d):
@@ -126,6 +196,8 @@ def compiled_epoch():
 
     numba is imported and the function compiled on first use only; compiled
     code is cached on disk, so later processes load it instead of compiling.
+    Should this numba not build the prefetch hint, the epoch is compiled
+    without it (same results, slower shuffled epochs).
     """
     global _COMPILED
     if os.environ.get("SK_ADAM_NO_NUMBA"):
@@ -136,9 +208,27 @@ def compiled_epoch():
         except ImportError:
             _COMPILED = False
         else:
-            # reassociation lets the row loops vectorise; no assumption about
-            # NaN or inf is made, so a diverging run still shows up as one
-            _COMPILED = numba.njit(
-                cache=True, nogil=True, fastmath={"reassoc", "contract"}
-            )(_epoch)
+            try:
+                _COMPILED = _compile(numba, _prefetch_intrinsic(), cache=True)
+            except Exception:  # an llvmlite/numba without these internals
+                no_hint = numba.njit(lambda X, i, j: None)
+                _COMPILED = _compile(numba, no_hint, cache=False)
     return _COMPILED or None
+
+
+def _compile(numba, prefetch, cache):
+    """Compile :func:`_epoch` with ``prefetch`` and run it once."""
+    global _prefetch
+    _prefetch = prefetch
+    # reassociation lets the row loops vectorise; no assumption about NaN or
+    # inf is made, so a diverging run still shows up as one
+    epoch = numba.njit(cache=cache, nogil=True, fastmath={"reassoc", "contract"})(
+        _epoch
+    )
+    one, zero = np.ones(1), np.zeros(1)
+    epoch(
+        np.ones((2, 1)), np.ones(2), np.empty(0), np.array([1, 0]), 1,
+        np.zeros(2), np.zeros(2), np.zeros(2), 0, 1.0, 1.0, 1e-3, 0.9, 0.999,
+        1e-8, zero, one, np.ones(1, dtype=bool), True,
+    )  # fmt: skip
+    return epoch

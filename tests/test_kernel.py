@@ -134,3 +134,22 @@ def test_huge_targets_stream_without_overflow_warnings():
     est = AdamRegressor(batch_size=8, random_state=0).partial_fit(X, y * 1e300)
     reference = AdamRegressor(batch_size=8, random_state=0).partial_fit(X, y)
     assert_allclose(est.coef_ / 1e300, reference.coef_, rtol=1e-10)
+
+
+def test_epoch_without_the_prefetch_hint_is_the_same(monkeypatch):
+    # a numba that cannot build the hint gets the epoch without it: the hint
+    # changes no value, so the fit equals the numpy one as before
+    from sk_adam import _kernel
+
+    def unavailable():
+        raise NotImplementedError("no llvm.prefetch here")
+
+    monkeypatch.setattr(_kernel, "_COMPILED", None)
+    monkeypatch.setattr(_kernel, "_prefetch", _kernel._prefetch)
+    monkeypatch.setattr(_kernel, "_prefetch_intrinsic", unavailable)
+    assert _kernel.compiled_epoch() is not None
+    X, y = _problem(np.float64, "C")
+    params = dict(batch_size=16, shuffle=True, random_state=0)
+    compiled = _fit(monkeypatch, "compiled", X, y, None, **params)
+    reference = _fit(monkeypatch, "numpy", X, y, None, **params)
+    assert_allclose(compiled.coef_, reference.coef_, rtol=1e-10)
