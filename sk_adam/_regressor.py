@@ -44,13 +44,16 @@ def _atomic(method):
     shallow copy of the instance's attributes is a snapshot. The one object
     that is advanced in place, the random stream ``partial_fit`` continues,
     has its state saved and put back (cheaper than copying the generator on
-    every call).
+    every call), when something draws from it: shuffled epochs and the
+    validation split.
     """
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         saved = dict(self.__dict__)
         random = saved.get("_random")
+        if not (self.shuffle or self.early_stopping):
+            random = None  # not drawn from: nothing to put back
         random_state = None if random is None else random.get_state()
         try:
             return method(self, *args, **kwargs)
@@ -755,6 +758,8 @@ n_features)
             reset=reset,
         )
         Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
+        if sample_weight is None:  # the common case, without three passes
+            return X, Y, np.full(X.shape[0], 1.0 / X.shape[0]), y.ndim == 1
         s = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
