@@ -89,9 +89,9 @@ def cluster_stats(X, Y, s, ref=None, yref=None):
     parts = [
         delayed(_summary)(x, y, w, ref, yref)
         for x, y, w in zip(
-            X.to_delayed().ravel(),
-            Y.to_delayed().ravel(),
-            s.to_delayed().ravel(),
+            X.to_delayed(optimize_graph=False).ravel(),
+            Y.to_delayed(optimize_graph=False).ravel(),
+            s.to_delayed(optimize_graph=False).ravel(),
             strict=True,
         )
     ]
@@ -191,9 +191,9 @@ class _BlockEpochs:
         self.est, self.coords, self.adam, self.rng = est, coords, adam, rng
         self.blocks = list(
             zip(
-                X.to_delayed().ravel(),
-                Y.to_delayed().ravel(),
-                s.to_delayed().ravel(),
+                X.to_delayed(optimize_graph=False).ravel(),
+                Y.to_delayed(optimize_graph=False).ravel(),
+                s.to_delayed(optimize_graph=False).ravel(),
                 strict=True,
             )
         )

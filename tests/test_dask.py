@@ -168,3 +168,31 @@ def test_grid_search_on_the_joblib_dask_backend(client):
     assert_allclose(
         remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
     )
+
+
+def test_each_block_is_computed_once_per_pass():
+    # X and y cut from the same generated block: the statistics pass and
+    # each mini-batch epoch make every block once, not once for X and once
+    # for y (to_delayed must not optimise X's and y's graphs apart)
+    import dask
+    from dask import delayed
+
+    made = []
+
+    def block(i):
+        made.append(i)
+        rng = np.random.default_rng([0, i])
+        X = rng.standard_normal((50, 3))
+        return np.c_[X, X @ [1.0, -2.0, 0.5] + 0.1 * rng.standard_normal(50)]
+
+    parts = [da.from_delayed(delayed(block)(i), (50, 4), np.float64) for i in range(6)]
+    Xy = da.concatenate(parts)
+    X, y = Xy[:, :3], Xy[:, 3]
+    with dask.config.set(scheduler="sync"):
+        AdamRegressor().fit(X, y)
+        assert sorted(made) == list(range(6))
+        made.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            AdamRegressor(batch_size=20, max_iter=2, n_iter_no_change=None).fit(X, y)
+        assert sorted(made) == sorted(list(range(6)) * 3)  # statistics + 2 epochs
