@@ -1018,7 +1018,6 @@ class _Validation:
         return mse, score
 
 
-@dataclass
 class AdamHistory:
     """Adam's state after each iteration (see ``AdamRegressor.history_``).
 
@@ -1035,17 +1034,72 @@ class AdamHistory:
         n_features)``.
     intercept : ndarray
         Intercepts, ``(n_iter[, n_targets])``.
+    n_iter : int
+        The number of rows.
+
+    Notes
+    -----
+    ``partial_fit`` adds a row per call without copying the rows before it:
+    they are kept in pieces whose sizes halve from the oldest to the newest
+    (at most ``log2(n_iter) + 1`` of them; a row is copied at most that many
+    times over a stream), joined into single arrays when an attribute is
+    first read.
     """
 
-    moment1hat: np.ndarray
-    moment2hat: np.ndarray
-    step: np.ndarray
-    coef: np.ndarray
-    intercept: np.ndarray
+    def __init__(self, moment1hat, moment2hat, step, coef, intercept):
+        self._pieces = ((moment1hat, moment2hat, step, coef, intercept),)
+
+    def _columns(self):
+        """The five arrays, the pieces joined (once: the result is kept)."""
+        if len(self._pieces) > 1:
+            self._pieces = (_join(self._pieces),)
+        return self._pieces[0]
+
+    @property
+    def moment1hat(self) -> np.ndarray:
+        return self._columns()[0]
+
+    @property
+    def moment2hat(self) -> np.ndarray:
+        return self._columns()[1]
+
+    @property
+    def step(self) -> np.ndarray:
+        return self._columns()[2]
+
+    @property
+    def coef(self) -> np.ndarray:
+        return self._columns()[3]
+
+    @property
+    def intercept(self) -> np.ndarray:
+        return self._columns()[4]
 
     @property
     def n_iter(self) -> int:
-        return self.step.shape[0]
+        return sum(piece[2].shape[0] for piece in self._pieces)
+
+    def __repr__(self) -> str:
+        shape = self._pieces[0][2].shape[1:]
+        return f"AdamHistory(n_iter={self.n_iter}, step shape per row={shape})"
+
+    def _then(self, later: AdamHistory) -> AdamHistory:
+        """This history followed by ``later``'s rows, sharing their arrays."""
+        pieces = self._pieces + later._pieces
+        # sizes kept decreasing, like the bits of a binary counter
+        while len(pieces) > 1 and _rows(pieces[-2]) <= _rows(pieces[-1]):
+            pieces = (*pieces[:-2], _join(pieces[-2:]))
+        joined = AdamHistory.__new__(AdamHistory)
+        joined._pieces = pieces
+        return joined
+
+
+def _rows(piece) -> int:
+    return piece[2].shape[0]
+
+
+def _join(pieces):
+    return tuple(np.concatenate(column) for column in zip(*pieces, strict=True))
 
 
 class _Recorder:
@@ -1073,36 +1127,22 @@ class _Recorder:
         if one_d:  # drop the target axis, as coef_ does for 1-D y
             m_hat, v_hat, step = m_hat[..., 0], v_hat[..., 0], step[..., 0]
             coef, intercept = coef[:, 0], intercept[:, 0]
-        arrays = [m_hat, v_hat, step, coef, intercept]
-        if previous is not None and previous.step.shape[1] == step.shape[1] - 1:
+        new = AdamHistory(m_hat, v_hat, step, coef, intercept)
+        if previous is None:
+            return new
+        if previous._pieces[0][2].shape[1] == step.shape[1] - 1:
             # partial_fit after a standardized fit made the intercept a
-            # parameter: it had no moments and no steps before
+            # parameter: it had no moments and no steps before (once a stream)
+            old = previous._columns()
             pad = [(0, 0)] * step.ndim
             pad[1] = (0, 1)
-            previous = AdamHistory(
-                *(np.pad(a, pad) for a in _fields(previous)[:3]),
-                previous.coef,
-                previous.intercept,
-            )
-        if previous is not None and all(
-            old.shape[1:] == new.shape[1:]
-            for old, new in zip(_fields(previous), arrays, strict=True)
+            previous = AdamHistory(*(np.pad(a, pad) for a in old[:3]), *old[3:])
+        if all(  # every piece has the same shapes past the iteration axis
+            a.shape[1:] == b.shape[1:]
+            for a, b in zip(previous._pieces[0], new._pieces[0], strict=True)
         ):
-            arrays = [
-                np.concatenate([old, new])
-                for old, new in zip(_fields(previous), arrays, strict=True)
-            ]
-        return AdamHistory(*arrays)
-
-
-def _fields(history):
-    return (
-        history.moment1hat,
-        history.moment2hat,
-        history.step,
-        history.coef,
-        history.intercept,
-    )
+            return previous._then(new)
+        return new
 
 
 @dataclass

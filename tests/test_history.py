@@ -1,10 +1,11 @@
 """record_history: Adam's state per iteration, in documented shapes."""
 
+import pickle
 import warnings
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from oracle import seed_adam
 from sklearn.exceptions import ConvergenceWarning
 
@@ -80,3 +81,30 @@ def test_history_for_mini_batches_and_partial_fit():
     est.partial_fit(X, y)
     assert est.history_.n_iter == est.n_iter_
     assert_allclose(est.history_.coef[-1], est.coef_, rtol=1e-12)
+
+
+def test_a_long_stream_keeps_every_row_without_recopying_them():
+    # each partial_fit adds a row; earlier rows are shared, not copied, so
+    # the history of a stream costs O(log n) pieces, and reads give the rows
+    # exactly as each call saw them
+    X, y = _data(n=60)
+    est = AdamRegressor(batch_size=20, record_history=True, random_state=0)
+    coefs, steps, pieces = [], [], []
+    for start in range(0, 600, 20):  # 30 chunks, rows reused
+        rows = slice(start % 60, start % 60 + 20)
+        est.partial_fit(X[rows], y[rows])
+        coefs.append(est.coef_.copy())
+        steps.append(est.history_._pieces[-1][2][-1].copy())  # before any read
+        pieces.append(len(est.history_._pieces))
+    assert max(pieces) <= int(np.log2(30)) + 1
+    h = est.history_
+    assert h.n_iter == est.n_iter_ == 30
+    assert_array_equal(h.coef, coefs)
+    assert_array_equal(h.step, steps)
+    assert len(h._pieces) == 1  # joined by the read, and kept
+    assert_array_equal(pickle.loads(pickle.dumps(h)).coef, coefs)
+    # a history read earlier is not changed by the calls after it
+    early = est.history_
+    est.partial_fit(X[:20], y[:20])
+    assert early.n_iter == 30 and est.history_.n_iter == 31
+    assert_array_equal(est.history_.coef[:30], coefs)
