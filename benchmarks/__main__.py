@@ -60,8 +60,10 @@ def markdown(rows, sizes) -> str:
         "",
         f"Machine: {machine()}.",
         "",
-        f"Medians of {sizes.repeats} repeat(s); every ratio compares timings "
-        "taken in this same run. Reproduce with `python -m benchmarks`.",
+        f"Medians of {sizes.repeats} repeat(s) ({sizes.throughput_repeats} "
+        "rounds, models in turns, for partial_fit throughput); every ratio "
+        "compares timings taken in this same run. Reproduce with "
+        "`python -m benchmarks`.",
         "",
         "| case | method | time | note |",
         "| --- | --- | ---: | --- |",
