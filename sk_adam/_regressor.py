@@ -484,7 +484,9 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         self.verbose = verbose
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # a copy: on Python >= 3.11 the base class hands out the live __dict__
+        state = dict(super().__getstate__())
+        state.pop("_curve_buffer", None)  # spare room only, see _extended_curve
         if hasattr(self, "coef_"):
             state["_sk_adam_version"] = __version__
         return state
@@ -702,7 +704,7 @@ n_features)
             )
         self._set_fitted(params, coords, X.dtype, one_d)
         self._set_optimizer_state(adam.state)
-        self.loss_curve_ = np.append(curve, mse)
+        self.loss_curve_ = self._extended_curve(curve, mse)
         self.n_iter_ = len(self.loss_curve_)
         self.best_iter_ = self.n_iter_
         self.stop_reason_ = "partial_fit"
@@ -853,6 +855,31 @@ n_features)
         # a dict of arrays (not the dataclass), so that a saved model holds
         # only plain types next to the estimator (skops trusts those)
         self._coords = {f.name: getattr(coords, f.name) for f in fields(coords)}
+
+    def _extended_curve(self, curve, value):
+        """``np.append(curve, value)`` in amortized constant time.
+
+        A stream of partial_fit calls would otherwise copy the whole curve
+        on every call (quadratic: seconds per call after millions of calls).
+        The curve is the filled start of a buffer with spare room; ``value``
+        is written past it only if nothing else (a shallow copy of this
+        estimator) has written there first, which the buffer's fill count
+        records. Arrays handed out before never change.
+        """
+        n = curve.size
+        buffer, fill = getattr(self, "_curve_buffer", (None, None))
+        if (
+            buffer is None
+            or curve.base is not buffer
+            or fill[0] != n
+            or n == buffer.size
+        ):
+            buffer, fill = np.empty(max(2 * n, 64)), np.array([n])
+            buffer[:n] = curve
+            self._curve_buffer = (buffer, fill)
+        buffer[n] = value
+        fill[0] = n + 1
+        return buffer[: n + 1]
 
     def _set_optimizer_state(self, state):
         self.t_ = int(state.t)

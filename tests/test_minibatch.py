@@ -193,6 +193,39 @@ def test_partial_fit_state_pickles_and_travels():
     assert_array_equal(a.moment2_, b.moment2_)
 
 
+def test_loss_curve_of_a_stream_grows_without_changing_earlier_arrays():
+    # loss_curve_ grows in spare room (amortized O(1) per call); an array
+    # handed out earlier keeps its values, and an estimator sharing this
+    # one's attributes (its __dict__ copied, as a snapshot does) that goes
+    # on by itself does not write into this one's curve
+    X, y = _data(n=90)
+    # unshuffled: the twin below shares (and would advance) the random stream
+    est = AdamRegressor(batch_size=16, shuffle=False)
+    seen, values = [], []
+    for start in range(0, 900, 30):
+        rows = slice(start % 90, start % 90 + 30)
+        est.partial_fit(X[rows], y[rows])
+        seen.append(est.loss_curve_)
+        values.append(est.loss_curve_.copy())
+    for array, copied in zip(seen, values, strict=True):
+        assert_array_equal(array, copied)
+    assert_array_equal(est.loss_curve_, values[-1])
+    assert est.n_iter_ == len(est.loss_curve_) == 30
+    twin = AdamRegressor.__new__(AdamRegressor)
+    twin.__dict__.update(vars(est))
+    twin.partial_fit(X[:30] * 2.0, y[:30])
+    est.partial_fit(X[:30], y[:30])
+    alone = pickle.loads(pickle.dumps(seen[-1]))  # the curve so far, detached
+    replay = AdamRegressor(batch_size=16, shuffle=False)
+    for start in range(0, 900, 30):
+        rows = slice(start % 90, start % 90 + 30)
+        replay.partial_fit(X[rows], y[rows])
+    replay.partial_fit(X[:30], y[:30])
+    assert_array_equal(est.loss_curve_, replay.loss_curve_)
+    assert_array_equal(est.loss_curve_[:30], alone)
+    assert twin.loss_curve_[-1] != est.loss_curve_[-1]
+
+
 def test_partial_fit_checks_features_and_targets():
     X, y = _data()
     est = AdamRegressor().partial_fit(X, y)

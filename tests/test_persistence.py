@@ -61,6 +61,21 @@ def test_pickle_records_the_version(data):
     assert state["_sk_adam_version"] == __version__
     restored = pickle.loads(pickle.dumps(est))
     assert_array_equal(restored.predict(X), est.predict(X))
+    # saving leaves the estimator itself as it was
+    assert "_sk_adam_version" not in vars(est)
+
+
+def test_a_streamed_model_pickles_its_curve_not_the_spare_room(data):
+    X, y = data
+    est = AdamRegressor(batch_size=32, random_state=0)
+    for start in range(0, 400, 40):
+        est.partial_fit(X[start : start + 40], y[start : start + 40])
+    restored = pickle.loads(pickle.dumps(est))
+    assert "_curve_buffer" in vars(est) and "_curve_buffer" not in vars(restored)
+    assert_array_equal(restored.loss_curve_, est.loss_curve_)
+    restored.partial_fit(X[:40], y[:40])
+    est.partial_fit(X[:40], y[:40])
+    assert_array_equal(restored.loss_curve_, est.loss_curve_)
 
 
 def _from_version(est, version):
