@@ -862,9 +862,11 @@ n_features)
         A stream of partial_fit calls would otherwise copy the whole curve
         on every call (quadratic: seconds per call after millions of calls).
         The curve is the filled start of a buffer with spare room; ``value``
-        is written past it only if nothing else (a shallow copy of this
-        estimator) has written there first, which the buffer's fill count
-        records. Arrays handed out before never change.
+        is written past it only if nothing else sharing the buffer (an
+        estimator whose attributes were copied, as ``_atomic``'s snapshot
+        copies them) has written there first, which the buffer's fill count
+        records. Arrays handed out before never change. Pickles and copies
+        leave the buffer behind (``__getstate__``).
         """
         n = curve.size
         buffer, fill = getattr(self, "_curve_buffer", (None, None))
@@ -1108,7 +1110,7 @@ class AdamHistory:
 
     def __repr__(self) -> str:
         shape = self._pieces[0][2].shape[1:]
-        return f"AdamHistory(n_iter={self.n_iter}, step shape per row={shape})"
+        return f"AdamHistory(n_iter={self.n_iter}, row shape {shape})"
 
     def _then(self, later: AdamHistory) -> AdamHistory:
         """This history followed by ``later``'s rows, sharing their arrays."""
