@@ -118,6 +118,7 @@ def main(argv=None) -> int:
         + suite.memory(sizes)
         + suite.history_cost(sizes)
         + suite.minibatch(sizes)
+        + suite.sparse_minibatch(sizes)
         + suite.minibatch_accuracy(sizes)
         + suite.dask_scale(sizes)
         + suite.grid_search(sizes)

@@ -168,6 +168,49 @@ def column_stats(
     return offset, np.where(varying, spread, 1.0), varying
 
 
+def _spread_around(X: Matrix, s: Float64Array, columns, offset) -> Float64Array:
+    """Weighted root mean square of ``X[:, columns] - offset`` (weights ``s``
+    summing to one). Sparse ``X`` costs a pass over its stored entries, and
+    only the columns that have a stored entry away from their offset, or a
+    nonzero offset, are summed."""
+    if not sp.issparse(X):
+        return np.sqrt(s @ (np.asarray(X[:, columns], dtype=np.float64) - offset) ** 2)
+    X = X if X.format == "csr" else sp.csr_array(X)
+    d = X.shape[1]
+    at = np.full(d, -1)
+    at[columns] = np.arange(columns.size)
+    off = np.zeros(d)
+    off[columns] = offset
+    held = np.zeros(d, dtype=bool)
+    held[columns] = True
+    entries = np.flatnonzero(held[X.indices])  # usually few: one gather
+    cols = X.indices[entries]
+    data = np.asarray(X.data[entries], dtype=np.float64)
+    w = s[0] if s.min() > 0 else None  # equal weights need no row numbers
+    if w is None:
+        w = s[np.searchsorted(X.indptr, entries, side="right") - 1]
+    away = cols[(data != off[cols]) & (w > 0)]
+    spread = np.zeros(columns.size)
+    summed = np.union1d(away, columns[offset != 0])
+    if summed.size == 0:
+        return spread
+    mine = np.full(d, -1)
+    mine[summed] = np.arange(summed.size)
+    keep = mine[cols] >= 0
+    j = mine[cols[keep]]
+    w = np.broadcast_to(w, cols.shape)[keep]
+    k = summed.size
+    stored = _weighted_count(j, w * (data[keep] - off[summed][j]) ** 2, k)
+    # the rows that do not store a column hold 0 there: (0 - offset)^2 each;
+    # none when every row of positive weight stores it (1 - sum would leave
+    # round-off, as in _sparse_column_stats)
+    implicit = np.clip(1.0 - _weighted_count(j, w, k), 0.0, None)
+    full = np.bincount(j[w > 0], minlength=k) >= np.count_nonzero(s > 0)
+    implicit[full] = 0.0
+    spread[at[summed]] = np.sqrt(stored + implicit * off[summed] ** 2)
+    return spread
+
+
 def _dense_mean(X, s):
     buf = _block_buffer(X)
     total = np.zeros(X.shape[1])
@@ -355,6 +398,35 @@ class Coordinates:
             axes = np.block([[axes, np.zeros((p, 1))], [np.zeros((1, p)), 1.0]])
             axis_scale = np.r_[axis_scale, 1.0]
         return replace(self, intercept=True, axes=axes, axis_scale=axis_scale)
+
+    def with_new_variation(self, X: Matrix, s: Float64Array) -> Coordinates:
+        """The same map, with the columns held at zero so far set free where
+        they vary in ``X`` (for streams).
+
+        ``fit`` sees every row: a column that is constant in them carries no
+        information, and ``varying`` holds its coefficient at exactly zero. A
+        stream has seen only its first rows, and a column constant there (a
+        feature that has not turned up yet) may vary later: in the first
+        chunk where it does (by the rule of :func:`column_stats`, around its
+        offset, over the rows of positive weight ``s``), it is set free,
+        scaled by its spread there. Its working parameter and moments are
+        still zero, so the new scale changes nothing that was learned.
+        Whitened coordinates are kept as they are: their axes span what
+        ``fit`` saw.
+        """
+        held = np.flatnonzero(~self.varying)
+        if held.size == 0 or self.axes is not None:
+            return self
+        offset = self.x_offset[held]
+        with np.errstate(over="ignore", invalid="ignore"):
+            spread = _spread_around(X, s, held, offset)
+        free = _varying(spread, offset) & np.isfinite(spread)
+        if not free.any():
+            return self
+        varying, x_scale = self.varying.copy(), self.x_scale.copy()
+        varying[held[free]] = True
+        x_scale[held[free]] = spread[free]
+        return replace(self, varying=varying, x_scale=x_scale)
 
     @property
     def whitening(self) -> Float64Array | None:

@@ -20,8 +20,8 @@ It computes what :class:`sk_adam._datafit.BatchLeastSquares` followed by
 results agree to round-off (sums are accumulated in another order). numba is
 an optional dependency (the ``fast`` extra): without it, or with the
 environment variable ``SK_ADAM_NO_NUMBA`` set to a non-empty value, the
-numpy implementation runs instead. The kernel covers dense arrays with
-contiguous rows and one target; anything else uses numpy.
+numpy implementation runs instead. The kernel covers dense arrays and CSR
+matrices with one target; anything else uses numpy.
 """
 
 from __future__ import annotations
@@ -30,7 +30,12 @@ import os
 
 import numpy as np
 
-__all__ = ["compiled_epoch"]
+__all__ = ["NO_CSR", "NO_DENSE", "compiled_epoch"]
+
+#: What the kernel gets in place of the CSR arrays for dense data, and of the
+#: dense array for CSR data (fixed types: one compiled version for each).
+NO_CSR = (np.empty(0), np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
+NO_DENSE = np.empty((0, 0))
 
 _COMPILED = None  # the jitted function once built; False if unavailable
 
@@ -41,12 +46,12 @@ _COMPILED = None  # the jitted function once built; False if unavailable
 PREFETCH_AHEAD = 64
 
 
-def _prefetch(X, i, j):  # pragma: no cover - replaced when compiled
-    """Hint that ``X[i, j]`` (and the cache line around it) is read soon."""
+def _prefetch(A, index):  # pragma: no cover - replaced when compiled
+    """Hint that ``A[index]`` (and the cache line around it) is read soon."""
 
 
 def _prefetch_intrinsic():
-    """``_prefetch`` as numba code: one ``llvm.prefetch`` of ``X[i, j]``.
+    """``_prefetch`` as numba code: one ``llvm.prefetch`` of ``A[index]``.
 
     A hint only: it loads nothing into the program and cannot fault, so the
     compiled epoch computes the same numbers with or without it.
@@ -57,19 +62,24 @@ def _prefetch_intrinsic():
     from numba.extending import intrinsic
 
     @intrinsic
-    def prefetch(typingctx, X, i, j):
-        if not (isinstance(X, types.Array) and X.ndim == 2):
+    def prefetch(typingctx, A, index):
+        if not (
+            isinstance(A, types.Array)
+            and isinstance(index, types.UniTuple)
+            and index.count == A.ndim
+            and isinstance(index.dtype, types.Integer)
+        ):
             return None
 
         def codegen(context, builder, signature, args):
-            array_type, i_type, j_type = signature.args
+            array_type, index_type = signature.args
             array = context.make_array(array_type)(context, builder, args[0])
-            index = [
-                context.cast(builder, args[1], i_type, types.intp),
-                context.cast(builder, args[2], j_type, types.intp),
+            indices = [
+                context.cast(builder, value, index_type.dtype, types.intp)
+                for value in cgutils.unpack_tuple(builder, args[1], index_type.count)
             ]
             item = cgutils.get_item_pointer(
-                context, builder, array_type, array, index, wraparound=False
+                context, builder, array_type, array, indices, wraparound=False
             )
             byte = ir.IntType(8).as_pointer()
             i32 = ir.IntType(32)
@@ -84,13 +94,91 @@ def _prefetch_intrinsic():
             builder.call(hint, [builder.bitcast(item, byte), *flags])
             return context.get_dummy_value()
 
-        return types.void(X, i, j), codegen
+        return types.void(A, index), codegen
 
     return prefetch
 
 
+def _per_line(A):  # pragma: no cover - runs compiled
+    """Elements per 64-byte cache line along the last axis of ``A``: one
+    prefetch each (1 for a wider or negative stride)."""
+    stride = A.strides[A.ndim - 1]
+    return 64 // stride if 0 < stride < 64 else 1
+
+
+def _dense_rows(X, y, s, order, start, stop, n, u, shift, g):  # pragma: no cover
+    """Rows ``start:stop`` (of ``order`` when not empty) of a batch of the dense
+    ``X``: adds ``z_i x_i`` to ``g``; returns the sums of ``z``, ``z r`` and
+    the weights (``r`` the residual, ``z = s r``)."""
+    d = X.shape[1]
+    weighted = s.shape[0] > 0
+    shuffled = order.shape[0] > 0
+    line = _per_line(X)
+    total = loss = weight = 0.0
+    for k in range(start, stop):
+        i = order[k] if shuffled else k
+        if shuffled and k + PREFETCH_AHEAD < n:
+            ahead = order[k + PREFETCH_AHEAD]
+            for j in range(0, d, line):
+                _prefetch(X, (ahead, j))
+            _prefetch(X, (ahead, d - 1))
+        row = X[i]
+        dot = 0.0
+        for j in range(d):
+            dot += row[j] * u[j]
+        r = y[i] - dot + shift
+        z = r
+        if weighted:
+            z = r * s[i]
+            weight += s[i]
+        loss += z * r
+        total += z
+        for j in range(d):
+            g[j] += z * row[j]
+    return total, loss, weight
+
+
+def _csr_rows(
+    data, indices, indptr, y, s, order, start, stop, n, u, shift, g
+):  # pragma: no cover - runs compiled
+    """:func:`_dense_rows` for the rows of a CSR matrix."""
+    weighted = s.shape[0] > 0
+    shuffled = order.shape[0] > 0
+    line, line_indices = _per_line(data), _per_line(indices)
+    total = loss = weight = 0.0
+    for k in range(start, stop):
+        i = order[k] if shuffled else k
+        if shuffled and k + PREFETCH_AHEAD < n:
+            ahead = order[k + PREFETCH_AHEAD]
+            first, last = indptr[ahead], indptr[ahead + 1]
+            for q in range(first, last, line):
+                _prefetch(data, (q,))
+            for q in range(first, last, line_indices):
+                _prefetch(indices, (q,))
+            if last > first:
+                _prefetch(data, (last - 1,))
+                _prefetch(indices, (last - 1,))
+        first, last = indptr[i], indptr[i + 1]
+        dot = 0.0
+        for q in range(first, last):
+            dot += data[q] * u[indices[q]]
+        r = y[i] - dot + shift
+        z = r
+        if weighted:
+            z = r * s[i]
+            weight += s[i]
+        loss += z * r
+        total += z
+        for q in range(first, last):
+            g[indices[q]] += z * data[q]
+    return total, loss, weight
+
+
 def _epoch(
     X,
+    data,
+    indices,
+    indptr,
     y,
     s,
     order,
@@ -112,80 +200,78 @@ def _epoch(
 ):  # pragma: no cover - runs compiled; the tests compare it with numpy
     """One epoch of mini-batch Adam on the least-squares objective.
 
+    The rows are those of the dense ``X`` or, when ``indptr`` is not empty,
+    of the CSR matrix ``(data, indices, indptr)`` (``X`` is then unused).
     ``s`` is empty for equal weights, ``order`` empty for rows in their
     order. ``params``, ``moment1`` and ``moment2`` (1-D, length
     ``d + intercept``) are updated in place. Returns the new step count and
     powers of the decay rates, the weighted sum of the batches' MSE and the
     sum of their weights.
+
+    Each batch makes one pass over the rows it reads and one over the ``d``
+    parameters (gradient, Adam update, and the next batch's scaled
+    coefficients together), which is what a batch costs when ``d`` is large
+    and the rows sparse.
     """
-    d = X.shape[1]
-    p = params.shape[0]
+    csr = indptr.shape[0] > 0
+    d = x_scale.shape[0]
     weighted = s.shape[0] > 0
-    shuffled = order.shape[0] > 0
-    n = order.shape[0] if shuffled else X.shape[0]
-    # one prefetch per 64-byte cache line of a row: every 8th float64 of a
-    # C-ordered row, every element of a row with a wider column stride
-    stride = X.strides[1]
-    line = 64 // stride if 0 < stride < 64 else 1
+    if order.shape[0]:
+        n = order.shape[0]
+    elif csr:
+        n = indptr.shape[0] - 1
+    else:
+        n = X.shape[0]
     u = np.empty(d)
-    g = np.empty(p)
+    g = np.zeros(d)
     loss_sum = 0.0
     weight_sum = 0.0
+    # the residual's constant part: offset @ u - intercept, u = w / scale
+    shift = 0.0
+    for j in range(d):
+        u[j] = params[j] / x_scale[j]
+        shift += x_offset[j] * u[j]
+    if intercept:
+        shift -= params[d]
     for start in range(0, n, size):
         stop = min(start + size, n)
-        # the residual's constant part: offset @ u - intercept
-        shift = 0.0
-        for j in range(d):
-            u[j] = params[j] / x_scale[j]
-            shift += x_offset[j] * u[j]
-            g[j] = 0.0
-        if intercept:
-            shift -= params[d]
-        total = 0.0
-        loss = 0.0
-        weight = 0.0
-        for k in range(start, stop):
-            i = order[k] if shuffled else k
-            if shuffled and k + PREFETCH_AHEAD < n:
-                ahead = order[k + PREFETCH_AHEAD]
-                for j in range(0, d, line):
-                    _prefetch(X, ahead, j)
-                _prefetch(X, ahead, d - 1)
-            row = X[i]
-            dot = 0.0
-            for j in range(d):
-                dot += row[j] * u[j]
-            r = y[i] - dot + shift
-            z = r
-            if weighted:
-                z = r * s[i]
-                weight += s[i]
-            loss += z * r
-            total += z
-            for j in range(d):
-                g[j] += z * row[j]
+        if csr:
+            total, loss, weight = _csr_rows(
+                data, indices, indptr, y, s, order, start, stop, n, u, shift, g
+            )
+        else:
+            total, loss, weight = _dense_rows(
+                X, y, s, order, start, stop, n, u, shift, g
+            )
         if not weighted:
             weight = float(stop - start)
         if weight == 0.0:
-            continue
-        for j in range(d):
-            if varying[j]:  # x_offset is zero when nothing is centred
-                g[j] = -(g[j] - x_offset[j] * total) / (x_scale[j] * weight)
-            else:
-                g[j] = 0.0
-        if intercept:
-            g[d] = -total / weight
-        # the Adam update, as in sk_adam._adam.Adam.step
+            continue  # g is still zero, params unchanged
+        # the Adam update, as in sk_adam._adam.Adam.step, on the gradient
+        # finished here; then u and shift for the next batch, and g reset
         t += 1
         beta1_power *= beta1
         beta2_power *= beta2
         c2 = np.sqrt(1.0 - beta2_power)
         rate = alpha * c2 / (1.0 - beta1_power)
         floor = epsilon * c2
-        for j in range(p):
-            moment1[j] = moment1[j] * beta1 + g[j] * (1.0 - beta1)
-            moment2[j] = moment2[j] * beta2 + (g[j] * g[j]) * (1.0 - beta2)
+        shift = 0.0
+        for j in range(d):
+            grad = 0.0
+            if varying[j]:  # x_offset is zero when nothing is centred
+                grad = -(g[j] - x_offset[j] * total) / (x_scale[j] * weight)
+            g[j] = 0.0
+            moment1[j] = moment1[j] * beta1 + grad * (1.0 - beta1)
+            moment2[j] = moment2[j] * beta2 + (grad * grad) * (1.0 - beta2)
             params[j] -= rate * (moment1[j] / (np.sqrt(moment2[j]) + floor))
+            u[j] = params[j] / x_scale[j]
+            shift += x_offset[j] * u[j]
+        if intercept:
+            grad = -total / weight
+            moment1[d] = moment1[d] * beta1 + grad * (1.0 - beta1)
+            moment2[d] = moment2[d] * beta2 + (grad * grad) * (1.0 - beta2)
+            params[d] -= rate * (moment1[d] / (np.sqrt(moment2[d]) + floor))
+            shift -= params[d]
         loss_sum += loss
         weight_sum += weight
     return t, beta1_power, beta2_power, loss_sum, weight_sum
@@ -211,15 +297,20 @@ def compiled_epoch():
             try:
                 _COMPILED = _compile(numba, _prefetch_intrinsic(), cache=True)
             except Exception:  # an llvmlite/numba without these internals
-                no_hint = numba.njit(lambda X, i, j: None)
+                no_hint = numba.njit(lambda A, index: None)
                 _COMPILED = _compile(numba, no_hint, cache=False)
     return _COMPILED or None
 
 
 def _compile(numba, prefetch, cache):
     """Compile :func:`_epoch` with ``prefetch`` and run it once."""
-    global _prefetch
-    _prefetch = prefetch
+    names = globals()
+    names["_prefetch"] = prefetch
+    for name in ("_per_line", "_dense_rows", "_csr_rows"):  # callees first
+        function = getattr(names[name], "py_func", names[name])  # once jitted
+        names[name] = numba.njit(
+            cache=cache, nogil=True, fastmath={"reassoc", "contract"}
+        )(function)
     # reassociation lets the row loops vectorise; no assumption about NaN or
     # inf is made, so a diverging run still shows up as one
     epoch = numba.njit(cache=cache, nogil=True, fastmath={"reassoc", "contract"})(
@@ -227,7 +318,7 @@ def _compile(numba, prefetch, cache):
     )
     one, zero = np.ones(1), np.zeros(1)
     epoch(
-        np.ones((2, 1)), np.ones(2), np.empty(0), np.array([1, 0]), 1,
+        np.ones((2, 1)), *NO_CSR, np.ones(2), np.empty(0), np.array([1, 0]), 1,
         np.zeros(2), np.zeros(2), np.zeros(2), 0, 1.0, 1.0, 1e-3, 0.9, 0.999,
         1e-8, zero, one, np.ones(1, dtype=bool), True,
     )  # fmt: skip

@@ -31,7 +31,7 @@ from ._datafit import (
     GramLeastSquares,
     least_squares_problem,
 )
-from ._kernel import compiled_epoch
+from ._kernel import NO_CSR, NO_DENSE, compiled_epoch
 
 __all__ = ["AdamHistory", "AdamRegressor"]
 
@@ -385,10 +385,13 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
     coordinates from its own rows (weighted means and standard deviations,
     as ``fit`` does on all rows), and the intercept is then a parameter of
     Adam so that later chunks with another mean are still fitted. After a
-    ``fit``, ``partial_fit`` keeps the coordinates of that fit. A first chunk
-    that is not representative (a constant column, a much smaller spread)
-    makes the later steps badly scaled: give the first call a representative
-    sample, or scale the data yourself and use ``standardize=False``.
+    ``fit``, ``partial_fit`` keeps the coordinates of that fit. A column that
+    was constant so far (a feature that has not turned up yet) has no scale:
+    its coefficient is held at zero until a chunk in which it varies, which
+    sets it free, scaled by its spread there. A first chunk with a much
+    smaller spread than the rest makes the later steps badly scaled: give
+    the first call a representative sample, or scale the data yourself and
+    use ``standardize=False``.
 
     See Also
     --------
@@ -679,6 +682,8 @@ n_features)
             coords, params, state = self._continued_state(Y.shape[1])
             curve = self.loss_curve_
             rng = self._random  # advanced in place; @_atomic restores it
+        # a column constant so far may vary in this chunk
+        coords = coords.with_new_variation(X, s)
         decays = 0 if first else getattr(self, "alpha_decays_", 0)
         rate = self.alpha / 10.0**decays
         adam = Adam(rate, self.beta1, self.beta2, self.epsilon, state)
@@ -953,7 +958,7 @@ class _MiniBatchEpochs:
         self.coords = coords
         self.kernel = None
         if (
-            isinstance(X, np.ndarray)
+            (isinstance(X, np.ndarray) or (sp.issparse(X) and X.format == "csr"))
             and X.dtype in (np.float32, np.float64)
             and X.ndim == 2
             and Y.shape[1] == 1
@@ -1003,8 +1008,14 @@ class _MiniBatchEpochs:
         empty = np.empty(0)
         # 1-D views of the (n_params, 1) arrays, updated in place
         theta, m, v = params[:, 0], state.moment1[:, 0], state.moment2[:, 0]
+        X = self.X
+        if sp.issparse(X):
+            dense, csr = NO_DENSE, (X.data, X.indices, X.indptr)
+        else:
+            dense, csr = np.asarray(X), NO_CSR
         (t, b1, b2, loss, weight) = self.kernel(
-            np.asarray(self.X),
+            dense,
+            *csr,
             self.Y,
             empty if self.s is None else self.s,
             np.empty(0, dtype=np.intp) if order is None else order.astype(np.intp),

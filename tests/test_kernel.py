@@ -101,20 +101,72 @@ def test_partial_fit_chunks_run_compiled(monkeypatch):
     assert est.t_ == 3 * 4  # ceil(30 / 8) batches per chunk
 
 
-@pytest.mark.parametrize("case", ["multi-target", "sparse"])
-def test_other_inputs_use_numpy_with_the_same_result(monkeypatch, case):
-    # each target of a multi-target fit, and a sparse fit, equal the
-    # compiled one-target dense fit on the same batches
+def test_multi_target_uses_numpy_with_the_same_result(monkeypatch):
+    # each target of a multi-target fit equals the compiled one-target fit
+    # on the same batches
     X, y = _problem(np.float64, "C")
     params = dict(batch_size=8, random_state=0)
     single = _fit(monkeypatch, "compiled", X, y, None, **params)
     monkeypatch.setattr(_regressor, "compiled_epoch", pytest.fail)
-    if case == "multi-target":
-        est = _fit(monkeypatch, "compiled", X, np.c_[y, -3.0 * y], None, **params)
-        assert_allclose(est.coef_, [single.coef_, -3.0 * single.coef_], rtol=1e-10)
-    else:
-        est = _fit(monkeypatch, "compiled", sp.csr_array(X), y, None, **params)
-        assert_allclose(est.coef_, single.coef_, rtol=1e-10)
+    est = _fit(monkeypatch, "compiled", X, np.c_[y, -3.0 * y], None, **params)
+    assert_allclose(est.coef_, [single.coef_, -3.0 * single.coef_], rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("weights", [None, "with zeros"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("standardize", [True, False])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_compiled_epoch_on_csr_equals_numpy_and_dense(
+    monkeypatch, dtype, index_dtype, weights, fit_intercept, standardize, shuffle
+):
+    X, y = _problem(dtype, "C")
+    X[::3, 0] = 0.0  # entries that are not stored
+    csr = sp.csr_array(X)
+    csr.indices = csr.indices.astype(index_dtype)
+    csr.indptr = csr.indptr.astype(index_dtype)
+    sw = None
+    if weights is not None:
+        sw = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
+        sw[::4] = 0.0
+    params = dict(
+        batch_size=16,
+        shuffle=shuffle,
+        random_state=0,
+        fit_intercept=fit_intercept,
+        standardize=standardize,
+    )
+    compiled = _fit(monkeypatch, "compiled", csr, y, sw, **params)
+    reference = _fit(monkeypatch, "numpy", csr, y, sw, **params)
+    dense = _fit(monkeypatch, "compiled", X, y, sw, **params)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    assert compiled.coef_.dtype == dtype
+    for other in (reference, dense):
+        for name in ("coef_", "intercept_", "moment1_", "moment2_", "loss_curve_"):
+            assert_allclose(
+                getattr(compiled, name),
+                getattr(other, name),
+                rtol=rtol,
+                atol=rtol * 1e-3,
+                err_msg=name,
+            )
+
+
+def test_csr_with_duplicate_and_unsorted_entries(monkeypatch):
+    # entries stored twice add up, in any order within a row, as in scipy
+    X, y = _problem(np.float64, "C")
+    n, d = X.shape
+    half = X[:, ::-1] / 2.0  # columns stored last to first, each twice
+    data = np.hstack([half, half]).ravel()
+    indices = np.tile(np.r_[np.arange(d)[::-1], np.arange(d)[::-1]], n)
+    indptr = np.arange(0, 2 * d * n + 1, 2 * d)
+    messy = sp.csr_array((data, indices, indptr), shape=X.shape)
+    assert not messy.has_sorted_indices and messy.nnz == 2 * X.size
+    params = dict(batch_size=16, random_state=0)
+    a = _fit(monkeypatch, "compiled", messy, y, None, **params)
+    b = _fit(monkeypatch, "compiled", sp.csr_array(X), y, None, **params)
+    assert_allclose(a.coef_, b.coef_, rtol=1e-10)
 
 
 def test_compiled_divergence_is_reported(monkeypatch):

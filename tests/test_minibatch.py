@@ -226,6 +226,40 @@ def test_loss_curve_of_a_stream_grows_without_changing_earlier_arrays():
     assert twin.loss_curve_[-1] != est.loss_curve_[-1]
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("standardize", [True, False])
+def test_a_column_constant_in_the_first_chunk_is_learned_later(sparse, standardize):
+    # a stream has not seen every row: a feature absent from the first chunk
+    # (all zeros, as a rare sparse feature is) must still get its coefficient,
+    # while a column that stays constant keeps exactly zero (standardize=False
+    # knows no constant columns: there it shares the intercept's part)
+    rng = np.random.RandomState(0)
+    X = rng.randn(4000, 4)
+    X[:1000, 0] = 0.0
+    X[:, 3] = 0.1  # its mean is not 0.1 to the last bit
+    y = 3.0 * X[:, 0] + X[:, 1] + 2.0
+    est = AdamRegressor(
+        batch_size=50, alpha=0.01, standardize=standardize, random_state=0
+    )
+    for _ in range(20):
+        for start in range(0, 4000, 1000):
+            Xc = X[start : start + 1000]
+            est.partial_fit(sp.csr_array(Xc) if sparse else Xc, y[start : start + 1000])
+    assert_allclose(est.coef_[:3], [3.0, 1.0, 0.0], atol=0.02)
+    assert est.coef_[3] == 0.0 or not standardize
+    # the same after a fit on rows where that column was constant (without
+    # decays of alpha, which partial_fit would continue with)
+    est = AdamRegressor(
+        batch_size=50, alpha=0.01, standardize=standardize, stall_decays=0
+    )
+    _quiet_fit(est, X[:1000], y[:1000])
+    assert est.coef_[0] == 0.0
+    for _ in range(20):
+        est.partial_fit(X[1000:], y[1000:])
+    assert_allclose(est.coef_[:3], [3.0, 1.0, 0.0], atol=0.02)
+    assert est.coef_[3] == 0.0 or not standardize
+
+
 def test_partial_fit_checks_features_and_targets():
     X, y = _data()
     est = AdamRegressor().partial_fit(X, y)
