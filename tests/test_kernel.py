@@ -38,6 +38,27 @@ def _fit(monkeypatch, engine, X, y, sample_weight, **params):
         return est.fit(X, y, sample_weight=sample_weight)
 
 
+def _sample_weight(kind, n):
+    """None, or weights in [0.5, 2] ("positive"), every 4th zero ("with
+    zeros")."""
+    if kind is None:
+        return None
+    sw = np.random.RandomState(1).uniform(0.5, 2.0, n)
+    if kind == "with zeros":
+        sw[::4] = 0.0
+    return sw
+
+
+def _batch_params(shuffle, fit_intercept, standardize):
+    return dict(
+        batch_size=16,
+        shuffle=shuffle,
+        random_state=0,
+        fit_intercept=fit_intercept,
+        standardize=standardize,
+    )
+
+
 def test_numba_is_available_to_the_tests():
     # the test extra installs numba: without it the comparisons below would
     # compare numpy with itself
@@ -54,18 +75,8 @@ def test_compiled_epoch_equals_numpy(
     monkeypatch, dtype, order, weights, fit_intercept, standardize, shuffle
 ):
     X, y = _problem(dtype, order)
-    sw = None
-    if weights is not None:
-        sw = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
-        if weights == "with zeros":
-            sw[::4] = 0.0
-    params = dict(
-        batch_size=16,
-        shuffle=shuffle,
-        random_state=0,
-        fit_intercept=fit_intercept,
-        standardize=standardize,
-    )
+    sw = _sample_weight(weights, len(y))
+    params = _batch_params(shuffle, fit_intercept, standardize)
     compiled = _fit(monkeypatch, "compiled", X, y, sw, **params)
     reference = _fit(monkeypatch, "numpy", X, y, sw, **params)
     rtol = 1e-10 if dtype == np.float64 else 1e-4
@@ -126,17 +137,8 @@ def test_compiled_epoch_on_csr_equals_numpy_and_dense(
     csr = sp.csr_array(X)
     csr.indices = csr.indices.astype(index_dtype)
     csr.indptr = csr.indptr.astype(index_dtype)
-    sw = None
-    if weights is not None:
-        sw = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
-        sw[::4] = 0.0
-    params = dict(
-        batch_size=16,
-        shuffle=shuffle,
-        random_state=0,
-        fit_intercept=fit_intercept,
-        standardize=standardize,
-    )
+    sw = _sample_weight(weights, len(y))
+    params = _batch_params(shuffle, fit_intercept, standardize)
     compiled = _fit(monkeypatch, "compiled", csr, y, sw, **params)
     reference = _fit(monkeypatch, "numpy", csr, y, sw, **params)
     dense = _fit(monkeypatch, "compiled", X, y, sw, **params)
