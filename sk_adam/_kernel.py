@@ -304,18 +304,19 @@ def compiled_epoch():
 
 def _compile(numba, prefetch, cache):
     """Compile :func:`_epoch` with ``prefetch`` and run it once."""
+    # reassociation lets the row loops vectorise; no assumption about NaN or
+    # inf is made, so a diverging run still shows up as one. numpy's error
+    # model: a division by zero gives inf or NaN, as in numpy, instead of a
+    # check before every division, which kept the update loop from
+    # vectorising (a pass over 65,536 coefficients: 6.4 -> 1.7 ns each)
+    jit = numba.njit(
+        cache=cache, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy"
+    )
     names = globals()
     names["_prefetch"] = prefetch
     for name in ("_per_line", "_dense_rows", "_csr_rows"):  # callees first
-        function = getattr(names[name], "py_func", names[name])  # once jitted
-        names[name] = numba.njit(
-            cache=cache, nogil=True, fastmath={"reassoc", "contract"}
-        )(function)
-    # reassociation lets the row loops vectorise; no assumption about NaN or
-    # inf is made, so a diverging run still shows up as one
-    epoch = numba.njit(cache=cache, nogil=True, fastmath={"reassoc", "contract"})(
-        _epoch
-    )
+        names[name] = jit(getattr(names[name], "py_func", names[name]))
+    epoch = jit(_epoch)
     one, zero = np.ones(1), np.zeros(1)
     epoch(
         np.ones((2, 1)), *NO_CSR, np.ones(2), np.empty(0), np.array([1, 0]), 1,
