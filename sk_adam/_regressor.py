@@ -1018,7 +1018,9 @@ class _MiniBatchEpochs:
             *csr,
             self.Y,
             empty if self.s is None else self.s,
-            np.empty(0, dtype=np.intp) if order is None else order.astype(np.intp),
+            np.empty(0, dtype=np.intp)
+            if order is None
+            else order.astype(np.intp, copy=False),
             self.size,
             theta,
             m,
@@ -1095,25 +1097,11 @@ class AdamHistory:
             self._pieces = (_join(self._pieces),)
         return self._pieces[0]
 
-    @property
-    def moment1hat(self) -> np.ndarray:
-        return self._columns()[0]
-
-    @property
-    def moment2hat(self) -> np.ndarray:
-        return self._columns()[1]
-
-    @property
-    def step(self) -> np.ndarray:
-        return self._columns()[2]
-
-    @property
-    def coef(self) -> np.ndarray:
-        return self._columns()[3]
-
-    @property
-    def intercept(self) -> np.ndarray:
-        return self._columns()[4]
+    moment1hat = property(lambda self: self._columns()[0])
+    moment2hat = property(lambda self: self._columns()[1])
+    step = property(lambda self: self._columns()[2])
+    coef = property(lambda self: self._columns()[3])
+    intercept = property(lambda self: self._columns()[4])
 
     @property
     def n_iter(self) -> int:

@@ -59,6 +59,17 @@ def _batch_params(shuffle, fit_intercept, standardize):
     )
 
 
+def _assert_same_fit(a, b, rtol):
+    for name in ("coef_", "intercept_", "moment1_", "moment2_", "loss_curve_"):
+        assert_allclose(
+            getattr(a, name),
+            getattr(b, name),
+            rtol=rtol,
+            atol=rtol * 1e-3,
+            err_msg=name,
+        )
+
+
 def test_numba_is_available_to_the_tests():
     # the test extra installs numba: without it the comparisons below would
     # compare numpy with itself
@@ -82,14 +93,7 @@ def test_compiled_epoch_equals_numpy(
     rtol = 1e-10 if dtype == np.float64 else 1e-4
     assert compiled.t_ == reference.t_ > 0
     assert compiled.coef_.dtype == reference.coef_.dtype == dtype
-    for name in ("coef_", "intercept_", "moment1_", "moment2_", "loss_curve_"):
-        assert_allclose(
-            getattr(compiled, name),
-            getattr(reference, name),
-            rtol=rtol,
-            atol=rtol * 1e-3,
-            err_msg=name,
-        )
+    _assert_same_fit(compiled, reference, rtol)
     if standardize and fit_intercept:  # a constant column is then inert
         assert_array_equal(compiled.coef_[3], 0.0)
 
@@ -145,14 +149,7 @@ def test_compiled_epoch_on_csr_equals_numpy_and_dense(
     rtol = 1e-10 if dtype == np.float64 else 1e-4
     assert compiled.coef_.dtype == dtype
     for other in (reference, dense):
-        for name in ("coef_", "intercept_", "moment1_", "moment2_", "loss_curve_"):
-            assert_allclose(
-                getattr(compiled, name),
-                getattr(other, name),
-                rtol=rtol,
-                atol=rtol * 1e-3,
-                err_msg=name,
-            )
+        _assert_same_fit(compiled, other, rtol)
 
 
 def test_csr_with_duplicate_and_unsorted_entries(monkeypatch):
