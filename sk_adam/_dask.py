@@ -21,6 +21,7 @@ import numpy as np
 
 from ._adam import Adam, AdamState
 from ._datafit import GramLeastSquares, _blockwise_gram_stats, _varying
+from ._order import shuffled_order
 
 
 def _as_dask(est, X, y, sample_weight):
@@ -204,7 +205,7 @@ class _BlockEpochs:
         from ._regressor import _MiniBatchEpochs
 
         order = (
-            self.rng.permutation(len(self.blocks))
+            shuffled_order(len(self.blocks), self.rng)
             if self.est.shuffle
             else range(len(self.blocks))
         )

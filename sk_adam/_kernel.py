@@ -30,14 +30,14 @@ import os
 
 import numpy as np
 
-__all__ = ["NO_CSR", "NO_DENSE", "compiled_epoch"]
+__all__ = ["NO_CSR", "NO_DENSE", "compiled_epoch", "compiled_order"]
 
 #: What the kernel gets in place of the CSR arrays for dense data, and of the
 #: dense array for CSR data (fixed types: one compiled version for each).
 NO_CSR = (np.empty(0), np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
 NO_DENSE = np.empty((0, 0))
 
-_COMPILED = None  # the jitted function once built; False if unavailable
+_COMPILED = None  # (epoch, order) once built; False if unavailable
 
 #: How many rows ahead of the one being read a shuffled epoch prefetches,
 #: into the second-level cache. Measured on ten 20,000 x 50 float64 chunks
@@ -278,6 +278,38 @@ def _epoch(
     return t, beta1_power, beta2_power, loss_sum, weight_sum
 
 
+def _hashed_order(n, keys, multipliers):  # pragma: no cover - runs compiled
+    """:func:`sk_adam._order.hashed_order`, ``n >= 2``, as one loop that
+    vectorises (a 20,000-row order: 27 us, numpy 170 us)."""
+    bits = 1
+    while (1 << bits) < n:
+        bits += 1
+    size = 1 << bits
+    mask = np.uint32(size - 1)
+    shift = np.uint32((bits + 1) // 2)
+    k0, k1, k2, k3 = keys[0] & mask, keys[1] & mask, keys[2] & mask, keys[3] & mask
+    m0, m1, m2, m3 = multipliers[0], multipliers[1], multipliers[2], multipliers[3]
+    hashed = np.empty(size, dtype=np.uint32)
+    for i in range(size):
+        # the same rounds; masking after each step makes the width of the
+        # intermediate integers irrelevant
+        x = ((np.uint32(i) + k0) * m0) & mask
+        x ^= x >> shift
+        x = ((x + k1) * m1) & mask
+        x ^= x >> shift
+        x = ((x + k2) * m2) & mask
+        x ^= x >> shift
+        x = ((x + k3) * m3) & mask
+        x ^= x >> shift
+        hashed[i] = x
+    order = np.empty(size, dtype=np.intp)
+    count = 0
+    for i in range(size):
+        order[count] = hashed[i]
+        count += hashed[i] < n
+    return order[:count]
+
+
 def compiled_epoch():
     """The compiled :func:`_epoch`, or None if numba is missing or disabled.
 
@@ -286,6 +318,18 @@ def compiled_epoch():
     Should this numba not build the prefetch hint, the epoch is compiled
     without it (same results, slower shuffled epochs).
     """
+    compiled = _compiled()
+    return compiled[0] if compiled else None
+
+
+def compiled_order():
+    """The compiled :func:`_hashed_order`, or None (as :func:`compiled_epoch`)."""
+    compiled = _compiled()
+    return compiled[1] if compiled else None
+
+
+def _compiled():
+    """``(epoch, order)`` compiled, or None."""
     global _COMPILED
     if os.environ.get("SK_ADAM_NO_NUMBA"):
         return None
@@ -304,7 +348,8 @@ def compiled_epoch():
 
 
 def _compile(numba, prefetch, cache):
-    """Compile :func:`_epoch` with ``prefetch`` and run it once."""
+    """Compile :func:`_epoch` with ``prefetch``, and :func:`_hashed_order`;
+    run each once."""
     # reassociation lets the row loops vectorise; no assumption about NaN or
     # inf is made, so a diverging run still shows up as one. numpy's error
     # model: a division by zero gives inf or NaN, as in numpy, instead of a
@@ -324,4 +369,6 @@ def _compile(numba, prefetch, cache):
         np.zeros(2), np.zeros(2), np.zeros(2), 0, 1.0, 1.0, 1e-3, 0.9, 0.999,
         1e-8, zero, one, np.ones(1, dtype=bool), True,
     )  # fmt: skip
-    return epoch
+    order = jit(_hashed_order)
+    order(2, np.zeros(4, dtype=np.uint32), np.ones(4, dtype=np.uint32))
+    return epoch, order

@@ -32,6 +32,7 @@ from ._datafit import (
     least_squares_problem,
 )
 from ._kernel import NO_CSR, NO_DENSE, compiled_epoch
+from ._order import shuffled_order
 
 __all__ = ["AdamHistory", "AdamRegressor"]
 
@@ -269,7 +270,13 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         batches and results equal to round-off.
 
     shuffle : bool, default=True
-        Whether to shuffle the rows before each epoch (mini-batches only).
+        Whether to shuffle the rows before each epoch (mini-batches only;
+        for ``partial_fit``, the rows of each chunk). Fewer than 4,096 rows
+        are shuffled by ``RandomState.permutation``; more by a keyed hash
+        permutation (four keys drawn from ``random_state``), which is
+        cheaper to draw and batches rows like a uniform shuffle (see
+        :ref:`shuffled-order`). The order does not depend on numba being
+        installed.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling and the validation split. The same integer gives
@@ -972,7 +979,7 @@ class _MiniBatchEpochs:
     def run(self, params):
         n = self.X.shape[0] if self.rows is None else self.rows.size
         if self.shuffle and self.size < n:
-            order = self.rng.permutation(n)
+            order = shuffled_order(n, self.rng)
             if self.rows is not None:
                 order = self.rows[order]
         else:

@@ -92,3 +92,32 @@ def seed_adam_batches(X, y, batches, alpha, beta1=0.9, beta2=0.999, epsilon=1e-8
         moment2hat = moment2 / (1 - beta2 ** (iterationCount + 1))
         weights = weights - alpha * moment1hat / (np.sqrt(moment2hat) + epsilon)
     return weights, np.array(losses)
+
+
+def hashed_order(n, keys):
+    """The documented keyed hash permutation of ``range(n)``, one integer at
+    a time in plain Python (no numpy arithmetic, no wrapping integers)."""
+    multipliers = [0x7FEB352D, 0x846CA68B, 0x9E3779B1, 0x85EBCA6B]
+    bits = 1
+    while 2**bits < n:
+        bits += 1
+    half = (bits + 1) // 2
+    order = []
+    for i in range(2**bits):
+        x = i
+        for key, multiplier in zip(keys, multipliers, strict=True):
+            x = ((x + int(key)) * multiplier) % 2**bits
+            x = x ^ (x // 2**half)
+        if x < n:
+            order.append(x)
+    return order
+
+
+def epoch_orders(n, seed, epochs):
+    """The row orders of ``epochs`` shuffled epochs over ``n >= 4096`` rows
+    with ``random_state=seed``: four 32-bit keys drawn per epoch."""
+    rng = np.random.RandomState(seed)
+    return [
+        hashed_order(n, rng.randint(2**32, size=4, dtype=np.uint32))
+        for _ in range(epochs)
+    ]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
-from oracle import seed_adam_batches
+from oracle import epoch_orders, seed_adam_batches
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
@@ -87,6 +87,27 @@ def test_shuffled_epochs_follow_the_permutations():
     for _ in range(2):
         order = rng.permutation(64)
         batches += [order[i : i + 16] for i in range(0, 64, 16)]
+    w, _ = seed_adam_batches(X, y, batches, alpha=0.05)
+    assert_allclose(est.coef_, w, rtol=1e-12)
+
+
+def test_shuffled_epochs_of_large_chunks_follow_the_hashed_orders():
+    # from HASHED_FROM rows on, the order is the keyed hash permutation
+    # (see sk_adam._order), here transcribed independently
+    X, y = _data(n=4500)
+    est = AdamRegressor(
+        alpha=0.05,
+        batch_size=1000,
+        random_state=3,
+        max_iter=2,
+        n_iter_no_change=None,
+        **RAW,
+    )
+    _quiet_fit(est, X, y)
+    batches = []
+    for order in epoch_orders(4500, seed=3, epochs=2):
+        order = np.array(order)
+        batches += [order[i : i + 1000] for i in range(0, 4500, 1000)]
     w, _ = seed_adam_batches(X, y, batches, alpha=0.05)
     assert_allclose(est.coef_, w, rtol=1e-12)
 
