@@ -71,33 +71,25 @@ def test_unshuffled_epochs_equal_the_seed_loop_on_batches(n, batch):
     assert_allclose(est.loss_curve_, expected, rtol=1e-12)
 
 
-def test_shuffled_epochs_follow_the_permutations():
-    X, y = _data(n=64)
-    est = AdamRegressor(
-        alpha=0.05,
-        batch_size=16,
-        random_state=3,
-        max_iter=2,
-        n_iter_no_change=None,
-        **RAW,
-    )
-    _quiet_fit(est, X, y)
-    rng = np.random.RandomState(3)
-    batches = []
-    for _ in range(2):
-        order = rng.permutation(64)
-        batches += [order[i : i + 16] for i in range(0, 64, 16)]
-    w, _ = seed_adam_batches(X, y, batches, alpha=0.05)
-    assert_allclose(est.coef_, w, rtol=1e-12)
+def _permutations(n, seed, epochs):
+    rng = np.random.RandomState(seed)
+    return [rng.permutation(n) for _ in range(epochs)]
 
 
-def test_shuffled_epochs_of_large_chunks_follow_the_hashed_orders():
-    # from HASHED_FROM rows on, the order is the keyed hash permutation
-    # (see sk_adam._order), here transcribed independently
-    X, y = _data(n=4500)
+@pytest.mark.parametrize(
+    "n, batch, orders",
+    [
+        (64, 16, _permutations),
+        # from 4,096 rows on: the keyed hash permutation (sk_adam._order),
+        # transcribed independently in the oracle
+        (4500, 1000, epoch_orders),
+    ],
+)
+def test_shuffled_epochs_follow_the_documented_orders(n, batch, orders):
+    X, y = _data(n=n)
     est = AdamRegressor(
         alpha=0.05,
-        batch_size=1000,
+        batch_size=batch,
         random_state=3,
         max_iter=2,
         n_iter_no_change=None,
@@ -105,9 +97,9 @@ def test_shuffled_epochs_of_large_chunks_follow_the_hashed_orders():
     )
     _quiet_fit(est, X, y)
     batches = []
-    for order in epoch_orders(4500, seed=3, epochs=2):
-        order = np.array(order)
-        batches += [order[i : i + 1000] for i in range(0, 4500, 1000)]
+    for order in orders(n, seed=3, epochs=2):
+        order = np.asarray(order)
+        batches += [order[i : i + batch] for i in range(0, n, batch)]
     w, _ = seed_adam_batches(X, y, batches, alpha=0.05)
     assert_allclose(est.coef_, w, rtol=1e-12)
 
