@@ -33,6 +33,7 @@ HASHED_FROM = 4096
 
 #: The odd 32-bit multipliers of the four rounds of :func:`hashed_order`.
 MULTIPLIERS = (0x7FEB352D, 0x846CA68B, 0x9E3779B1, 0x85EBCA6B)
+_MULTIPLIERS = np.array(MULTIPLIERS, dtype=np.uint32)  # as the kernel takes them
 
 
 def shuffled_order(n: int, rng: np.random.RandomState) -> np.ndarray:
@@ -57,7 +58,7 @@ def shuffled_order(n: int, rng: np.random.RandomState) -> np.ndarray:
     keys = rng.randint(2**32, size=4, dtype=np.uint32)
     compiled = compiled_order()
     if compiled is not None:
-        return compiled(n, keys, np.array(MULTIPLIERS, dtype=np.uint32))
+        return compiled(n, keys, _MULTIPLIERS)
     return hashed_order(n, keys)
 
 

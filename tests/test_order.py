@@ -7,7 +7,7 @@ from numpy.testing import assert_array_equal
 from oracle import hashed_order as oracle_order
 
 from sk_adam._kernel import compiled_order
-from sk_adam._order import HASHED_FROM, hashed_order, shuffled_order
+from sk_adam._order import HASHED_FROM, MULTIPLIERS, hashed_order, shuffled_order
 
 SIZES = [1, 2, 3, 5, 8, 9, 100, 1023, 1024, 1025, 4096, 4097, 20_000]
 
@@ -34,7 +34,7 @@ def test_hashed_order_matches_the_oracle_on_a_chunk_size():
 def test_compiled_order_equals_numpy(n):
     compiled = compiled_order()
     assert compiled is not None  # numba comes with the test extra
-    multipliers = np.array([0x7FEB352D, 0x846CA68B, 0x9E3779B1, 0x85EBCA6B], np.uint32)
+    multipliers = np.array(MULTIPLIERS, dtype=np.uint32)
     for seed in range(3):
         keys = _keys(seed)
         assert_array_equal(compiled(n, keys, multipliers), hashed_order(n, keys))
