@@ -104,8 +104,9 @@ def test_shuffled_epochs_follow_the_documented_orders(n, batch, orders):
     assert_allclose(est.coef_, w, rtol=1e-12)
 
 
-def test_same_random_state_is_bitwise_identical():
-    X, y = _data()
+@pytest.mark.parametrize("n", [1000, 5000])  # permutation / hashed order
+def test_same_random_state_is_bitwise_identical(n):
+    X, y = _data(n=n)
     params = dict(batch_size=64, max_iter=20, random_state=7, early_stopping=True)
     a = _quiet_fit(AdamRegressor(**params), X, y)
     b = _quiet_fit(AdamRegressor(**params), X, y)
