@@ -12,11 +12,12 @@ computes with a dozen vectorised operations and the compiled kernel (see
 
 A keyed permutation is one of far fewer orders than ``RandomState.permutation``
 can give, which is why small chunks keep the latter (on 8 rows, 100,000
-draws of its keys gave 1,792 of the 40,320 orders). For mini-batches of the
-sizes where it is used it is statistically indistinguishable from a uniform
-shuffle: checked in the test suite on the probability that two given rows
-share a batch (neighbours and rows ``2**j`` apart alike), the spread of batch
-means and the correlation of positions between epochs.
+draws of its keys gave 1,792 of the 40,320 orders). At the sizes where it
+is used, its batches match a uniform shuffle's on what the test suite checks
+(within the tolerances that ``RandomState.permutation`` itself meets): the
+probability that two given rows share a batch (neighbours and rows ``2**j``
+apart alike), the spread of batch means, and the correlation of positions
+with the row numbers and between epochs.
 """
 
 from __future__ import annotations
