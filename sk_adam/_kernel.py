@@ -107,6 +107,14 @@ def _per_line(A):  # pragma: no cover - runs compiled
     return 64 // stride if 0 < stride < 64 else 1
 
 
+def _weigh(r, s, i, weighted):  # pragma: no cover - runs compiled
+    """Row ``i``'s residual ``r`` times its weight, and the weight (``r``
+    and 0 when the batch is unweighted: its weights are not summed)."""
+    if weighted:
+        return r * s[i], s[i]
+    return r, 0.0
+
+
 def _dense_rows(X, y, s, order, start, stop, n, u, shift, g):  # pragma: no cover
     """Rows ``start:stop`` (of ``order`` when not empty) of a batch of the dense
     ``X``: adds ``z_i x_i`` to ``g``; returns the sums of ``z``, ``z r`` and
@@ -128,10 +136,8 @@ def _dense_rows(X, y, s, order, start, stop, n, u, shift, g):  # pragma: no cove
         for j in range(d):
             dot += row[j] * u[j]
         r = y[i] - dot + shift
-        z = r
-        if weighted:
-            z = r * s[i]
-            weight += s[i]
+        z, w = _weigh(r, s, i, weighted)
+        weight += w
         loss += z * r
         total += z
         for j in range(d):
@@ -164,10 +170,8 @@ def _csr_rows(
         for q in range(first, last):
             dot += data[q] * u[indices[q]]
         r = y[i] - dot + shift
-        z = r
-        if weighted:
-            z = r * s[i]
-            weight += s[i]
+        z, w = _weigh(r, s, i, weighted)
+        weight += w
         loss += z * r
         total += z
         for q in range(first, last):
@@ -360,7 +364,7 @@ def _compile(numba, prefetch, cache):
     )
     names = globals()
     names["_prefetch"] = prefetch
-    for name in ("_per_line", "_dense_rows", "_csr_rows"):  # callees first
+    for name in ("_per_line", "_weigh", "_dense_rows", "_csr_rows"):  # callees first
         names[name] = jit(getattr(names[name], "py_func", names[name]))
     epoch = jit(_epoch)
     one, zero = np.ones(1), np.zeros(1)
