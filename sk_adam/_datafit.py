@@ -201,12 +201,8 @@ def _spread_around(X: Matrix, s: Float64Array, columns, offset) -> Float64Array:
     w = np.broadcast_to(w, cols.shape)[keep]
     k = summed.size
     stored = _weighted_count(j, w * (data[keep] - off[summed][j]) ** 2, k)
-    # the rows that do not store a column hold 0 there: (0 - offset)^2 each;
-    # none when every row of positive weight stores it (1 - sum would leave
-    # round-off, as in _sparse_column_stats)
-    implicit = np.clip(1.0 - _weighted_count(j, w, k), 0.0, None)
-    full = np.bincount(j[w > 0], minlength=k) >= np.count_nonzero(s > 0)
-    implicit[full] = 0.0
+    # the rows that do not store a column hold 0 there: (0 - offset)^2 each
+    implicit = _implicit_weight(j, w, s, k)
     spread[at[summed]] = np.sqrt(stored + implicit * off[summed] ** 2)
     return spread
 
@@ -258,6 +254,18 @@ def _sparse_entries(X):
     return rows, cols, np.asarray(X.data, dtype=np.float64)
 
 
+def _implicit_weight(cols, w, s, length):
+    """Per column, the weight of the rows that do not store it (its implicit
+    zeros): 1 minus the weights ``w`` of its stored entries ``cols``, and
+    exactly zero when every row of positive weight ``s`` stores it (the
+    subtraction would leave round-off there, enough to make a constant column
+    "vary")."""
+    implicit = np.clip(1.0 - _weighted_count(cols, w, length), 0.0, None)
+    full = np.bincount(cols[w > 0], minlength=length) >= np.count_nonzero(s > 0)
+    implicit[full] = 0.0
+    return implicit
+
+
 def _weighted_count(index, weights, length):
     """``np.bincount`` as float64, also when there are no entries at all."""
     return np.bincount(index, weights=weights, minlength=length).astype(
@@ -276,13 +284,7 @@ def _sparse_column_stats(X, s, center):
     # stored entries contribute s (x - mu)^2, implicit zeros s mu^2
     dev = (data - offset[cols]) / ref[cols]
     sq = _weighted_count(cols, w * dev * dev, d)
-    # the weight of the implicit zeros, 1 - stored weight, is exactly zero
-    # when every row of positive weight stores the column: the subtraction
-    # would leave round-off there, enough to make a constant column "vary"
-    implicit = np.clip(1.0 - _weighted_count(cols, w, d), 0.0, None)
-    full = np.bincount(cols[w > 0], minlength=d) >= np.count_nonzero(s > 0)
-    implicit[full] = 0.0
-    sq += implicit * (offset / ref) ** 2
+    sq += _implicit_weight(cols, w, s, d) * (offset / ref) ** 2
     return offset, ref * np.sqrt(sq)
 
 
