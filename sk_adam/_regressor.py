@@ -168,8 +168,8 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         with mini-batches, as in SGDRegressor and MLPRegressor, where an epoch
         is a pass over the data and its MSE is noisy (with ``stall_decays``
         this is a learning-rate schedule: a 200,000 x 50 fit with batches of
-        256 and the default ``alpha`` stops after 30 epochs and 3 decays,
-        8.5e-6 of R^2 from least squares).
+        256 and the default ``alpha`` stops after 31 epochs and 3 decays,
+        3.2e-6 of R^2 from least squares).
 
     stall_tol : float >= 0, default=1e-10
         Relative improvement of the best MSE over ``n_iter_no_change``
@@ -256,6 +256,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         axis. Mini-batches and a first ``partial_fit`` never whiten; a
         ``partial_fit`` after a whitened fit continues in its coordinates.
 
+    warm_start : bool, default=False
         If True, start from the ``coef_`` and ``intercept_`` of the previous
         fit (with fresh moment estimates); otherwise start from zero.
 
