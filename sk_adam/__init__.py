@@ -1,7 +1,7 @@
 """sk-adam: linear regression solved by the Adam optimizer, for scikit-learn."""
 
-__version__ = "0.1.0"
-
-from ._regressor import AdamHistory, AdamRegressor
+from ._history import AdamHistory
+from ._regressor import AdamRegressor
+from ._version import __version__
 
 __all__ = ["AdamHistory", "AdamRegressor", "__version__"]

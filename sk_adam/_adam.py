@@ -4,6 +4,10 @@ This module knows nothing about regression: it turns a gradient into a step.
 The state (step count, both moment estimates and the running powers of the
 decay rates) lives in :class:`AdamState`, a plain dataclass of numpy arrays and
 floats, so that it pickles and can be carried between calls or processes.
+
+The learning rate is not part of Adam's state: it is passed to every
+:meth:`Adam.step` (as optax separates ``scale_by_adam`` from the learning
+rate), so that a schedule (the solver's plateau decay) owns it.
 """
 
 from __future__ import annotations
@@ -66,9 +70,10 @@ class AdamState:
 
 
 class Adam:
-    r"""Adam with a constant learning rate, updating parameters in place.
+    r"""Adam's update, applied to parameters in place.
 
-    One call of :meth:`step` with gradient :math:`g` performs
+    One call of :meth:`step` with gradient :math:`g` and learning rate
+    :math:`\alpha` performs
 
     .. math::
 
@@ -85,34 +90,43 @@ class Adam:
 
     Parameters
     ----------
-    alpha : float
-        Learning rate: the largest change a parameter can make in one step is
-        about ``alpha``.
     beta1, beta2 : float in [0, 1)
         Decay rates of the first and second moment estimates.
     epsilon : float
         Added to :math:`\sqrt{\hat v}` to keep the division finite.
     state : AdamState
         The state to continue; it is modified in place by :meth:`step`.
+
+    Examples
+    --------
+    One step from zero moments moves every coordinate by about the rate:
+
+    >>> import numpy as np
+    >>> params = np.array([1.0, -2.0])
+    >>> adam = Adam(0.9, 0.999, 1e-8, AdamState.zeros(params.shape))
+    >>> adam.step(params, np.array([0.5, -4.0]), 0.1)
+    >>> params.round(6)
+    array([ 0.9, -1.9])
+    >>> adam.state.t
+    1
     """
 
     def __init__(
         self,
-        alpha: float,
         beta1: float,
         beta2: float,
         epsilon: float,
         state: AdamState,
     ) -> None:
-        self.alpha = float(alpha)
         self.beta1 = float(beta1)
         self.beta2 = float(beta2)
         self.epsilon = float(epsilon)
         self.state = state
         self._buffer = np.empty_like(state.moment1)
 
-    def step(self, params: Float64Array, grad: Float64Array) -> None:
-        """Apply one Adam update to ``params`` (in place) for gradient ``grad``."""
+    def step(self, params: Float64Array, grad: Float64Array, rate: float) -> None:
+        """Apply one Adam update with learning rate ``rate`` to ``params`` (in
+        place) for gradient ``grad``."""
         s = self.state
         m, v, buf = s.moment1, s.moment2, self._buffer
         s.t += 1
@@ -134,5 +148,5 @@ class Adam:
         np.sqrt(v, out=buf)
         buf += self.epsilon * c2
         np.divide(m, buf, out=buf)
-        buf *= self.alpha * c2 / (1.0 - s.beta1_power)
+        buf *= rate * c2 / (1.0 - s.beta1_power)
         params -= buf

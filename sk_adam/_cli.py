@@ -21,8 +21,8 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_squared_error, r2_score
 
-from . import __version__
 from ._regressor import AdamRegressor
+from ._version import __version__
 
 MODEL_FORMAT = 1
 
@@ -50,6 +50,18 @@ def read_csv(path, target=None, columns=None):
     header, body = [c.strip() for c in rows[0]], [r for r in rows[1:] if r]
     if not body:
         raise UserError(f"{path} has a header but no data rows")
+    columns = _feature_columns(path, header, target, columns)
+    X = np.column_stack(
+        [_numeric_column(path, name, header.index(name), body) for name in columns]
+    )
+    y = None
+    if target is not None:
+        y = _numeric_column(path, target, header.index(target), body)
+    return X, y, list(columns)
+
+
+def _feature_columns(path, header, target, columns):
+    """The feature columns to read: ``columns``, or all but ``target``."""
     if target is not None and target not in header:
         raise UserError(
             f"no column {target!r} in {path}; the columns are: {', '.join(header)}"
@@ -61,34 +73,31 @@ def read_csv(path, target=None, columns=None):
         raise UserError(f"{path} lacks the model's columns: {', '.join(missing)}")
     if not columns:
         raise UserError(f"{path} has no feature columns besides {target!r}")
+    return columns
 
-    def column(name):
-        j = header.index(name)
-        values = np.empty(len(body))
-        for i, row in enumerate(body):
-            cell = row[j].strip() if j < len(row) else ""
-            if cell == "":
-                raise UserError(
-                    f"column {name!r} of {path} has a missing value at row "
-                    f"{i + 2}: remove or impute it first"
-                )
-            try:
-                values[i] = float(cell)
-            except ValueError:
-                raise UserError(
-                    f"column {name!r} of {path} is not numeric: row {i + 2} "
-                    f"holds {cell!r}"
-                ) from None
-            if not np.isfinite(values[i]):
-                raise UserError(
-                    f"column {name!r} of {path} has a missing or infinite value "
-                    f"at row {i + 2}: remove or impute it first"
-                )
-        return values
 
-    X = np.column_stack([column(c) for c in columns])
-    y = None if target is None else column(target)
-    return X, y, list(columns)
+def _numeric_column(path, name, j, body):
+    """Column ``j`` (named ``name``) of the data rows as finite floats."""
+    values = np.empty(len(body))
+    for i, row in enumerate(body):
+        cell = row[j].strip() if j < len(row) else ""
+        if cell == "":
+            raise UserError(
+                f"column {name!r} of {path} has a missing value at row "
+                f"{i + 2}: remove or impute it first"
+            )
+        try:
+            values[i] = float(cell)
+        except ValueError:
+            raise UserError(
+                f"column {name!r} of {path} is not numeric: row {i + 2} holds {cell!r}"
+            ) from None
+        if not np.isfinite(values[i]):
+            raise UserError(
+                f"column {name!r} of {path} has a missing or infinite value "
+                f"at row {i + 2}: remove or impute it first"
+            )
+    return values
 
 
 # -- model files -------------------------------------------------------------

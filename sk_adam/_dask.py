@@ -1,11 +1,14 @@
 """Dask arrays: sufficient statistics reduced on the cluster, Adam on the client.
 
-Imported only when a dask array reaches :class:`~sk_adam.AdamRegressor`, so
-dask is an optional dependency (``pip install sk-adam[dask]``).
+dask itself is imported only when a dask array reaches
+:class:`~sk_adam.AdamRegressor`, so it is an optional dependency (``pip
+install sk-adam[dask]``). :class:`DaskData` turns dask inputs into the same
+problem, coordinates and epochs objects as in-memory data
+(:class:`sk_adam._data.ArrayData`); it knows nothing of the estimator.
 
 Full batch
     Every row block is summarised on the worker that holds it into a
-    :class:`~sk_adam._datafit.GramStats` (``d x d`` and smaller), the
+    :class:`~sk_adam._statistics.GramStats` (``d x d`` and smaller), the
     summaries are merged pairwise on the cluster, and only the merged ``d x d``
     result reaches the client, where Adam runs on it exactly as for in-memory
     data. ``X`` is never gathered.
@@ -19,13 +22,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._adam import Adam, AdamState
-from ._datafit import GramLeastSquares, _blockwise_gram_stats, _varying
-from ._order import shuffled_order
+from ._coordinates import Coordinates, Layout, target_scales_from_stats
+from ._datafit import gram_problem
+from ._epochs import BlockEpochs, MiniBatchEpochs
+from ._statistics import blockwise_gram_stats
+
+__all__ = ["DaskData", "cluster_stats", "is_dask", "predict_dask"]
 
 
-def _as_dask(est, X, y, sample_weight):
-    """Lazy, row-aligned dask inputs; sets ``n_features_in_``."""
+def is_dask(X) -> bool:
+    """A dask collection, recognised without importing dask."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
+
+
+def _as_dask(X, y, sample_weight):
+    """Lazy, row-aligned dask inputs ``(X, Y, s, one_d)``."""
     import dask.array as da
 
     X = da.asarray(X)
@@ -59,9 +70,6 @@ def _as_dask(est, X, y, sample_weight):
         s = da.asarray(sample_weight).astype(np.float64).rechunk((X.chunks[0],))
         if s.shape != (n,):
             raise ValueError(f"sample_weight.shape == {s.shape}, expected ({n},)!")
-    est.n_features_in_ = d
-    if hasattr(est, "feature_names_in_"):
-        del est.feature_names_in_
     return X, Y, s, one_d
 
 
@@ -74,7 +82,7 @@ def _summary(x, y, s, ref=None, yref=None):
     )
     with np.errstate(over="ignore", invalid="ignore"):
         # in cache-sized pieces with one reused buffer, as for in-memory data
-        stats = _blockwise_gram_stats(x, y, s, ref, yref)
+        stats = blockwise_gram_stats(x, y, s, ref, yref)
     return stats, bad, negative
 
 
@@ -117,131 +125,117 @@ def cluster_stats(X, Y, s, ref=None, yref=None):
     return stats
 
 
-def _target_coordinates(stats, center, standardize):
-    k = stats.ymean.size
-    if not standardize:
-        return np.zeros(k), np.ones(k)
-    mean = stats.ymean * stats.yref
-    second = stats.yy / stats.weight
-    if not center:
-        second = second + stats.ymean**2
-    spread = stats.yref * np.sqrt(np.clip(second, 0.0, None))
-    offset = mean if center else np.zeros(k)
-    return offset, np.where(_varying(spread, offset), spread, 1.0)
+class DaskData:
+    """Row-aligned dask arrays, answering what :class:`sk_adam._data.ArrayData`
+    answers (see the module docstring).
 
+    The cluster statistics are computed once, on first use, and shared by
+    the coordinates and the full-batch problem.
+    """
 
-def fit_dask(est, X, y, sample_weight):
-    """``AdamRegressor.fit`` for dask arrays (see the module docstring)."""
-    import dask.array as da
-    from sklearn.utils import check_random_state
+    def __init__(self, X, Y, s, one_d: bool) -> None:
+        self.X, self.Y, self.s = X, Y, s
+        self.one_d = one_d
+        self._stats = None
 
-    from ._regressor import (
-        _check_no_whitening,
-        _FullBatchStep,
-        _Recorder,
-        _run_adam,
-    )
+    @classmethod
+    def from_arrays(cls, X, y, sample_weight) -> DaskData:
+        """Validated lazy inputs (nothing is computed here)."""
+        return cls(*_as_dask(X, y, sample_weight))
 
-    if est.early_stopping:
-        raise ValueError(
-            "early_stopping is not supported for dask arrays: hold out a "
-            "validation set yourself, or fit in memory."
-        )
-    X, Y, s, one_d = _as_dask(est, X, y, sample_weight)
-    stats = cluster_stats(X, Y, s)
-    if not stats.finite():  # squares overflow: divide by the largest values
-        ref, yref = da.compute(abs(X).max(axis=0), abs(Y).max(axis=0))
-        ref = np.where(ref > 0, ref, 1.0).astype(np.float64)
-        yref = np.where(yref > 0, yref, 1.0).astype(np.float64)
-        stats = cluster_stats(X, Y, s, ref, yref)
-    center = est.standardize and est.fit_intercept
-    intercept = est.fit_intercept and not est.standardize
-    y_offset, y_scale = _target_coordinates(stats, center, est.standardize)
-    with np.errstate(over="ignore", invalid="ignore"):
-        problem = GramLeastSquares.from_stats(
-            stats, y_offset, y_scale, center, est.standardize, intercept
-        )
-    if est.batch_size is None:
-        problem = problem.whitened(est.whiten)
-    else:
-        _check_no_whitening(est)
-    coords = problem.coords
-    rng = check_random_state(est.random_state)
-    params = est._initial_params(coords, Y.shape[1])
-    adam = Adam(
-        est.alpha, est.beta1, est.beta2, est.epsilon, AdamState.zeros(params.shape)
-    )
-    if est.batch_size is None:
-        epoch = _FullBatchStep(problem, adam)
+    @property
+    def dtype(self):
+        return self.X.dtype
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_targets(self) -> int:
+        return self.Y.shape[1]
+
+    def by_rows(self) -> DaskData:
+        """Blocks are streamed as they are: nothing to convert."""
+        return self
+
+    def stats(self):
+        """The merged :class:`GramStats`, divided by the columns' largest
+        magnitudes where squares overflow."""
+        if self._stats is None:
+            import dask.array as da
+
+            X, Y, s = self.X, self.Y, self.s
+            stats = cluster_stats(X, Y, s)
+            if not stats.finite():  # squares overflow: divide by the largest
+                ref, yref = da.compute(abs(X).max(axis=0), abs(Y).max(axis=0))
+                ref = np.where(ref > 0, ref, 1.0).astype(np.float64)
+                yref = np.where(yref > 0, yref, 1.0).astype(np.float64)
+                stats = cluster_stats(X, Y, s, ref, yref)
+            self._stats = stats
+        return self._stats
+
+    def problem(self, layout: Layout, *, precompute, whiten):
+        """The full-batch problem on the cluster's statistics (always the
+        statistics path, whatever ``precompute`` says: ``X`` is never
+        gathered)."""
+        stats = self.stats()
+        y_offset, y_scale = target_scales_from_stats(stats, layout)
+        problem = gram_problem(stats, y_offset, y_scale, layout, whiten)
+        return problem, problem.coords
+
+    def coordinates(self, layout: Layout) -> Coordinates:
+        stats = self.stats()
+        y_offset, y_scale = target_scales_from_stats(stats, layout)
         with np.errstate(over="ignore", invalid="ignore"):
-            start = problem.evaluate(params)
-    else:
-        epoch = _BlockEpochs(est, X, Y, s, coords, adam, rng)
-        start = None
-    recorder = _Recorder(est, coords) if est.record_history else None
-    run = _run_adam(est, epoch, params, adam, coords.y_scale, start, None, recorder)
-    return est._finish(
-        run, coords, X.dtype, one_d, est.batch_size is None, rng, recorder
+            return Coordinates.from_stats(stats, y_offset, y_scale, layout)
+
+    def epochs(self, coords, adam, rng, *, size, shuffle) -> BlockEpochs:
+        """Mini-batch epochs that stream the row blocks to the client."""
+
+        def make_epochs(x, y, s):
+            return MiniBatchEpochs(
+                x, y, s, coords, adam, rng, size=size, shuffle=shuffle
+            )
+
+        return BlockEpochs(
+            _block_loaders(self.X, self.Y, self.s),
+            make_epochs,
+            shuffle=shuffle,
+            rng=rng,
+        )
+
+
+def _block_loaders(X, Y, s):
+    """One loader per row block: computes ``(x, y, s)`` of the block."""
+    import dask
+
+    blocks = zip(
+        X.to_delayed(optimize_graph=False).ravel(),
+        Y.to_delayed(optimize_graph=False).ravel(),
+        s.to_delayed(optimize_graph=False).ravel(),
+        strict=True,
     )
-
-
-class _BlockEpochs:
-    """Mini-batch epochs that stream the row blocks to the client."""
-
-    def __init__(self, est, X, Y, s, coords, adam, rng):
-        self.est, self.coords, self.adam, self.rng = est, coords, adam, rng
-        self.blocks = list(
-            zip(
-                X.to_delayed(optimize_graph=False).ravel(),
-                Y.to_delayed(optimize_graph=False).ravel(),
-                s.to_delayed(optimize_graph=False).ravel(),
-                strict=True,
-            )
-        )
-
-    def run(self, params):
-        import dask
-
-        from ._regressor import _MiniBatchEpochs
-
-        order = (
-            shuffled_order(len(self.blocks), self.rng)
-            if self.est.shuffle
-            else range(len(self.blocks))
-        )
-        total, weight = 0.0, 0.0
-        for i in order:
-            x, y, s = dask.compute(*self.blocks[i])
-            if not np.any(s > 0):
-                continue
-            epoch = _MiniBatchEpochs(
-                self.est, x, y, s, self.coords, self.adam, self.rng
-            )
-            loss = epoch.run(params)
-            total = total + epoch.weight * loss
-            weight += epoch.weight
-        return total / weight
-
-    def restart(self, params):
-        """Continue from ``params``: nothing is cached between epochs."""
+    return [lambda b=block: dask.compute(*b) for block in blocks]
 
 
 def _predict_block(x, coef, intercept):
     return x @ coef.T + intercept
 
 
-def predict_dask(est, X):
-    """Lazy predictions for a dask array, block by block."""
+def predict_dask(X, coef, intercept):
+    """Lazy predictions ``X @ coef.T + intercept`` for a dask array, block by
+    block."""
     import dask.array as da
 
     X = da.asarray(X)
-    if X.ndim != 2 or X.shape[1] != est.n_features_in_:
+    n_features = coef.shape[-1]
+    if X.ndim != 2 or X.shape[1] != n_features:
         raise ValueError(
             f"X has {X.shape[-1]} features, but AdamRegressor is expecting "
-            f"{est.n_features_in_} features as input."
+            f"{n_features} features as input."
         )
     X = X.rechunk({1: -1})
-    coef, intercept = est.coef_, est.intercept_
     dtype = np.result_type(X.dtype, coef.dtype)
     if coef.ndim == 1:
         return X.map_blocks(_predict_block, coef, intercept, drop_axis=1, dtype=dtype)

@@ -180,29 +180,10 @@ def _csr_rows(
 
 
 def _epoch(
-    X,
-    data,
-    indices,
-    indptr,
-    y,
-    s,
-    order,
-    size,
-    params,
-    moment1,
-    moment2,
-    t,
-    beta1_power,
-    beta2_power,
-    alpha,
-    beta1,
-    beta2,
-    epsilon,
-    x_offset,
-    x_scale,
-    varying,
-    intercept,
-):  # pragma: no cover - runs compiled; the tests compare it with numpy
+    X, data, indices, indptr, y, s, order, size, params, moment1, moment2,
+    t, beta1_power, beta2_power, alpha, beta1, beta2, epsilon,
+    x_offset, x_scale, varying, intercept,
+):  # fmt: skip  # pragma: no cover - runs compiled; compared with numpy in tests
     """One epoch of mini-batch Adam on the least-squares objective.
 
     The rows are those of the dense ``X`` or, when ``indptr`` is not empty,
@@ -221,12 +202,7 @@ def _epoch(
     csr = indptr.shape[0] > 0
     d = x_scale.shape[0]
     weighted = s.shape[0] > 0
-    if order.shape[0]:
-        n = order.shape[0]
-    elif csr:
-        n = indptr.shape[0] - 1
-    else:
-        n = X.shape[0]
+    n = _n_rows(X, indptr, order)
     u = np.empty(d)
     g = np.zeros(d)
     loss_sum = 0.0
@@ -258,28 +234,54 @@ def _epoch(
         beta1_power *= beta1
         beta2_power *= beta2
         c2 = np.sqrt(1.0 - beta2_power)
-        rate = alpha * c2 / (1.0 - beta1_power)
-        floor = epsilon * c2
-        shift = 0.0
-        for j in range(d):
-            grad = 0.0
-            if varying[j]:  # x_offset is zero when nothing is centred
-                grad = -(g[j] - x_offset[j] * total) / (x_scale[j] * weight)
-            g[j] = 0.0
-            moment1[j] = moment1[j] * beta1 + grad * (1.0 - beta1)
-            moment2[j] = moment2[j] * beta2 + (grad * grad) * (1.0 - beta2)
-            params[j] -= rate * (moment1[j] / (np.sqrt(moment2[j]) + floor))
-            u[j] = params[j] / x_scale[j]
-            shift += x_offset[j] * u[j]
-        if intercept:
-            grad = -total / weight
-            moment1[d] = moment1[d] * beta1 + grad * (1.0 - beta1)
-            moment2[d] = moment2[d] * beta2 + (grad * grad) * (1.0 - beta2)
-            params[d] -= rate * (moment1[d] / (np.sqrt(moment2[d]) + floor))
-            shift -= params[d]
+        shift = _update(
+            params, moment1, moment2, g, u, total, weight,
+            alpha * c2 / (1.0 - beta1_power), epsilon * c2, beta1, beta2,
+            x_offset, x_scale, varying, intercept,
+        )  # fmt: skip
         loss_sum += loss
         weight_sum += weight
     return t, beta1_power, beta2_power, loss_sum, weight_sum
+
+
+def _n_rows(X, indptr, order):  # pragma: no cover - runs compiled
+    """Rows an epoch visits: those of ``order``, else all of ``X`` or of
+    the CSR matrix."""
+    if order.shape[0]:
+        return order.shape[0]
+    if indptr.shape[0] > 0:
+        return indptr.shape[0] - 1
+    return X.shape[0]
+
+
+def _update(
+    params, moment1, moment2, g, u, total, weight, rate, floor, beta1, beta2,
+    x_offset, x_scale, varying, intercept,
+):  # fmt: skip  # pragma: no cover - runs compiled
+    """Adam's update of every parameter from the batch sums ``g`` (``X'z``)
+    and ``total`` (``sum z``): the gradient is finished, the moments and
+    the parameter updated with the bias-corrected ``rate`` and ``floor``
+    (``epsilon sqrt(1 - beta2^t)``); ``u`` is set for the next batch and
+    ``g`` reset, in the same pass. Returns the next batch's shift."""
+    d = x_scale.shape[0]
+    shift = 0.0
+    for j in range(d):
+        grad = 0.0
+        if varying[j]:  # x_offset is zero when nothing is centred
+            grad = -(g[j] - x_offset[j] * total) / (x_scale[j] * weight)
+        g[j] = 0.0
+        moment1[j] = moment1[j] * beta1 + grad * (1.0 - beta1)
+        moment2[j] = moment2[j] * beta2 + (grad * grad) * (1.0 - beta2)
+        params[j] -= rate * (moment1[j] / (np.sqrt(moment2[j]) + floor))
+        u[j] = params[j] / x_scale[j]
+        shift += x_offset[j] * u[j]
+    if intercept:
+        grad = -total / weight
+        moment1[d] = moment1[d] * beta1 + grad * (1.0 - beta1)
+        moment2[d] = moment2[d] * beta2 + (grad * grad) * (1.0 - beta2)
+        params[d] -= rate * (moment1[d] / (np.sqrt(moment2[d]) + floor))
+        shift -= params[d]
+    return shift
 
 
 def _hashed_order(n, keys, multipliers):  # pragma: no cover - runs compiled
@@ -364,7 +366,8 @@ def _compile(numba, prefetch, cache):
     )
     names = globals()
     names["_prefetch"] = prefetch
-    for name in ("_per_line", "_weigh", "_dense_rows", "_csr_rows"):  # callees first
+    callees = ("_per_line", "_weigh", "_dense_rows", "_csr_rows", "_n_rows", "_update")
+    for name in callees:  # callees first
         names[name] = jit(getattr(names[name], "py_func", names[name]))
     epoch = jit(_epoch)
     one, zero = np.ones(1), np.zeros(1)

@@ -1,20 +1,27 @@
-"""AdamRegressor: least-squares linear regression solved by Adam."""
+"""AdamRegressor: least-squares linear regression solved by Adam.
+
+The estimator is a thin assembly (see ``docs/architecture.rst``): it holds
+the parameters, checks them against each other in one place
+(:meth:`AdamRegressor._check_params`), validates the input, and sends
+``fit``, ``partial_fit`` and dask input down one road,
+:meth:`AdamRegressor._fit`: the data (:mod:`sk_adam._data`,
+:mod:`sk_adam._dask`) give the problem and its epochs, the solver
+(:mod:`sk_adam._solver`) runs them, and :meth:`AdamRegressor._set_fitted`
+sets every fitted attribute.
+"""
 
 from __future__ import annotations
 
 import functools
-import time
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import r2_score
-from sklearn.utils import assert_all_finite, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import (
@@ -23,18 +30,30 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import __version__
 from ._adam import Adam, AdamState
-from ._datafit import (
-    BatchLeastSquares,
-    Coordinates,
-    GramLeastSquares,
-    least_squares_problem,
+from ._coordinates import Coordinates, Layout
+from ._dask import DaskData, is_dask, predict_dask
+from ._data import ArrayData
+from ._datafit import GramLeastSquares
+from ._epochs import FullBatchStep
+from ._history import AdamHistory, Recorder
+from ._solver import (
+    Diverged,
+    PlateauDecay,
+    Run,
+    SolverSettings,
+    run_epoch,
+    solve,
+    stall_window,
 )
-from ._kernel import NO_CSR, NO_DENSE, compiled_epoch
-from ._order import shuffled_order
+from ._version import __version__
 
-__all__ = ["AdamHistory", "AdamRegressor"]
+__all__ = ["AdamHistory", "AdamRegressor"]  # AdamHistory: 0.1.0 pickles name it here
+
+#: How many frames lie between a warning issued by ``_fit`` and the line
+#: that called ``fit`` or ``partial_fit``: ``_fit``, the method, ``_atomic``
+#: and ``_fit_context``'s wrappers.
+_CALLER = 5
 
 
 def _atomic(method):
@@ -450,6 +469,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
 
     def __init__(
         self,
+        *,
         alpha=0.1,
         beta1=0.9,
         beta2=0.999,
@@ -553,84 +573,7 @@ n_features)
         self : AdamRegressor
             The fitted estimator.
         """
-        if _is_dask(X):
-            from ._dask import fit_dask
-
-            return fit_dask(self, X, y, sample_weight)
-        X, Y, s, one_d = self._validate_xy(X, y, sample_weight, reset=True)
-        rng = check_random_state(self.random_state)
-        train, validation = self._split(s, rng)
-        batched = self.batch_size is not None
-        fit_intercept, standardize = self.fit_intercept, self.standardize
-        if batched:
-            _check_no_whitening(self)
-            if sp.issparse(X) and X.format != "csr":
-                X = sp.csr_array(X)  # row batches need row access
-            coords = Coordinates.from_data(
-                X,
-                Y,
-                train,
-                center=standardize and fit_intercept,
-                standardize=standardize,
-                intercept=fit_intercept and not standardize,
-            )
-            problem = None
-        else:
-            problem, coords = least_squares_problem(
-                X,
-                Y,
-                train,
-                fit_intercept=fit_intercept,
-                standardize=standardize,
-                precompute=self.precompute,
-                whiten=self.whiten,
-            )
-        params = self._initial_params(coords, Y.shape[1])
-        state = AdamState.zeros(params.shape)
-        adam = Adam(self.alpha, self.beta1, self.beta2, self.epsilon, state)
-        if batched:
-            epoch = _MiniBatchEpochs(self, X, Y, train, coords, adam, rng)
-            start = None
-        else:
-            epoch = _FullBatchStep(problem, adam)
-            with np.errstate(over="ignore", invalid="ignore"):  # checked later
-                start = problem.evaluate(params)
-        check = (
-            None
-            if validation is None
-            else _Validation(X, Y, validation, coords, fit_intercept)
-        )
-        recorder = _Recorder(self, coords) if self.record_history else None
-        run = _run_adam(
-            self, epoch, params, adam, coords.y_scale, start, check, recorder
-        )
-        precomputed = isinstance(problem, GramLeastSquares)
-        return self._finish(run, coords, X.dtype, one_d, precomputed, rng, recorder)
-
-    def _finish(self, run, coords, dtype, one_d, precomputed, rng, recorder=None):
-        """Set the fitted attributes of ``fit`` from a finished run.
-
-        Attributes are set together at the end, so an interrupted fit leaves
-        the estimator as it was.
-        """
-        self._set_fitted(run.params, coords, dtype, one_d)
-        self._set_optimizer_state(run.state)
-        self.loss_curve_ = run.curve
-        self.n_iter_ = len(run.curve)
-        self.best_iter_ = run.best_iter
-        self.stop_reason_ = run.reason
-        self.alpha_decays_ = run.decays
-        self.validation_scores_ = run.validation_scores
-        self.best_validation_score_ = (
-            None
-            if run.validation_scores is None
-            else float(np.max(run.validation_scores))
-        )
-        self.precomputed_ = precomputed
-        self.whitened_ = coords.axes is not None
-        self.history_ = None if recorder is None else recorder.history(one_d)
-        self._random = rng  # partial_fit continues the same stream
-        return self
+        return self._fit(X, y, sample_weight, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_atomic
@@ -654,81 +597,7 @@ n_features)
         self : AdamRegressor
             The updated estimator.
         """
-        if self.early_stopping:
-            raise ValueError(
-                "partial_fit does not hold out a validation set: set "
-                "early_stopping=False, or use fit."
-            )
-        first = not hasattr(self, "t_")
-        # After the first call, the finiteness of X is checked by the epoch
-        # itself (a NaN or inf in a row it reads makes the MSE non-finite),
-        # which saves a pass over the chunk; rows it skips (zero weight) are
-        # checked here. The first call reads X for its statistics first.
-        X, Y, s, one_d = self._validate_xy(
-            X, y, sample_weight, reset=first, finite_X=first
-        )
-        deferred = not first
-        if deferred and not s.min() > 0:
-            _assert_finite_X(X)
-            deferred = False
-        if sp.issparse(X) and X.format != "csr" and self.batch_size is not None:
-            X = sp.csr_array(X)
-        if first:
-            coords = Coordinates.from_data(
-                X,
-                Y,
-                s,
-                center=self.standardize and self.fit_intercept,
-                standardize=self.standardize,
-                intercept=self.fit_intercept,
-            )
-            params = np.zeros((coords.n_params, Y.shape[1]))
-            state = AdamState.zeros(params.shape)
-            rng = check_random_state(self.random_state)
-            curve = np.empty(0)
-        else:
-            coords, params, state = self._continued_state(Y.shape[1])
-            curve = self.loss_curve_
-            rng = self._random  # advanced in place; @_atomic restores it
-        # a column constant so far may vary in this chunk
-        coords = coords.with_new_variation(X, s)
-        decays = 0 if first else getattr(self, "alpha_decays_", 0)
-        rate = self.alpha / 10.0**decays
-        adam = Adam(rate, self.beta1, self.beta2, self.epsilon, state)
-        epochs = _MiniBatchEpochs(self, X, Y, s, coords, adam, rng)
-        with np.errstate(over="ignore", invalid="ignore"):
-            loss = epochs.run(params)
-        recorder = _Recorder(self, coords) if self.record_history else None
-        if recorder is not None:
-            recorder(params, adam)
-        # judged in units of max(y_scale)**2, finite where the MSE in squared
-        # units of y overflows (as in fit)
-        unit = np.max(coords.y_scale)
-        scaled = float(loss @ ((coords.y_scale / unit) ** 2 / coords.y_scale.size))
-        with np.errstate(over="ignore"):
-            mse = scaled * unit * unit
-        if not (np.isfinite(scaled) and np.all(np.isfinite(params))):
-            if deferred:
-                _assert_finite_X(X)  # the usual message for NaN or inf input
-            raise ValueError(
-                f"Adam diverged in partial_fit (training MSE {mse}); the "
-                f"coefficients were not updated. Reduce alpha (now "
-                f"{rate}) or scale the data."
-            )
-        self._set_fitted(params, coords, X.dtype, one_d)
-        self._set_optimizer_state(adam.state)
-        self.loss_curve_ = self._extended_curve(curve, mse)
-        self.n_iter_ = len(self.loss_curve_)
-        self.best_iter_ = self.n_iter_
-        self.stop_reason_ = "partial_fit"
-        self.alpha_decays_ = decays
-        self._random = rng
-        self.validation_scores_ = self.best_validation_score_ = None
-        previous = None if first else getattr(self, "history_", None)
-        self.history_ = None if recorder is None else recorder.history(one_d, previous)
-        self.precomputed_ = False
-        self.whitened_ = coords.axes is not None
-        return self
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
         """Predict with the fitted linear model.
@@ -745,10 +614,8 @@ n_features)
             ``X @ coef_.T + intercept_``.
         """
         check_is_fitted(self)
-        if _is_dask(X):
-            from ._dask import predict_dask
-
-            return predict_dask(self, X)
+        if is_dask(X):
+            return predict_dask(X, self.coef_, self.intercept_)
         X = validate_data(
             self,
             X,
@@ -757,6 +624,187 @@ n_features)
             reset=False,
         )
         return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
+
+    # -- the one fit path ----------------------------------------------------
+
+    def _fit(self, X, y, sample_weight, incremental):
+        """``fit`` (``incremental=False``: solve from scratch, or from the
+        previous coefficients with ``warm_start``) and ``partial_fit`` (one
+        epoch that continues the optimiser), for every kind of input."""
+        first = not (incremental and hasattr(self, "t_"))
+        self._check_params(X, incremental)
+        data = self._training_data(X, y, sample_weight, incremental, first)
+        if self.batch_size is not None:
+            data = data.by_rows()
+        rng = check_random_state(self.random_state) if first else self._random
+        if incremental:
+            run, coords, recorder, precomputed = self._continue(data, rng, first)
+        else:
+            run, coords, recorder, precomputed = self._solve(data, rng)
+        for message in run.warnings:
+            warnings.warn(message, ConvergenceWarning, stacklevel=_CALLER + 1)
+        self._set_fitted(run, coords, data, recorder, incremental, precomputed)
+        self._random = rng  # partial_fit continues the same stream
+        return self
+
+    def _check_params(self, X, incremental):
+        """The parameters that constrain each other (and the kind of input):
+        checked here, and nowhere else, before any data is read."""
+        if incremental and self.early_stopping:
+            raise ValueError(
+                "partial_fit does not hold out a validation set: set "
+                "early_stopping=False, or use fit."
+            )
+        if incremental:
+            return
+        if self.early_stopping and is_dask(X):
+            raise ValueError(
+                "early_stopping is not supported for dask arrays: hold out a "
+                "validation set yourself, or fit in memory."
+            )
+        if self.whiten is True and self.batch_size is not None:
+            raise ValueError(
+                "whiten=True needs full-batch statistics; mini-batches "
+                f"(batch_size={self.batch_size}) run on the features. Set "
+                "batch_size=None, or whiten='auto' or False."
+            )
+
+    def _training_data(self, X, y, sample_weight, incremental, first):
+        """The validated input, in memory (:class:`ArrayData`) or on a
+        cluster (:class:`DaskData`)."""
+        if is_dask(X) and not incremental:
+            data = DaskData.from_arrays(X, y, sample_weight)
+            self.n_features_in_ = data.n_features
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            return data
+        # After the first partial_fit call, the finiteness of X is checked by
+        # the epoch itself (a NaN or inf in a row it reads makes the MSE
+        # non-finite), which saves a pass over the chunk. The first call reads
+        # X for its statistics first.
+        X, Y, s, one_d = self._validate_xy(
+            X, y, sample_weight, reset=first, finite_X=first
+        )
+        return ArrayData(X, Y, s, one_d=one_d, finite_checked=first)
+
+    def _settings(self) -> SolverSettings:
+        return SolverSettings(
+            alpha=self.alpha,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            window=stall_window(self.n_iter_no_change, self.batch_size is not None),
+            stall_tol=self.stall_tol,
+            stall_decays=self.stall_decays,
+            verbose=self.verbose,
+        )
+
+    def _recorder(self, coords):
+        if not self.record_history:
+            return None
+        return Recorder(coords, self.epsilon, self.fit_intercept)
+
+    def _solve(self, data, rng):
+        """``fit``: the problem and its epochs, run until a rule fires."""
+        held_out = None
+        if self.early_stopping:
+            data, held_out = data.split(rng, self.validation_fraction)
+        layout = Layout(self.fit_intercept, self.standardize)
+        problem = None
+        if self.batch_size is None:
+            problem, coords = data.problem(
+                layout, precompute=self.precompute, whiten=self.whiten
+            )
+        else:
+            coords = data.coordinates(layout)
+        params = self._initial_params(coords, data.n_targets)
+        state = AdamState.zeros(params.shape)
+        adam = Adam(self.beta1, self.beta2, self.epsilon, state)
+        if problem is None:
+            epoch = data.epochs(
+                coords, adam, rng, size=self.batch_size, shuffle=self.shuffle
+            )
+        else:
+            epoch = FullBatchStep(problem, adam)
+        validation = None
+        if held_out is not None:
+            validation = held_out.validation(coords, self.fit_intercept)
+        recorder = self._recorder(coords)
+        run = solve(
+            epoch,
+            params,
+            state,
+            self._settings(),
+            y_scale=coords.y_scale,
+            validation=validation,
+            callback=recorder,
+        )
+        return run, coords, recorder, isinstance(problem, GramLeastSquares)
+
+    def _continue(self, data, rng, first):
+        """``partial_fit``: one epoch over the chunk, continuing the
+        optimiser (see the Notes of the class)."""
+        if first:
+            layout = Layout(self.fit_intercept, self.standardize, stream=True)
+            coords = data.coordinates(layout)
+            params = np.zeros((coords.n_params, data.n_targets))
+            state = AdamState.zeros(params.shape)
+            decays = 0
+        else:
+            coords, params, state = self._continued_state(data.n_targets)
+            decays = getattr(self, "alpha_decays_", 0)
+        # a column constant so far may vary in this chunk
+        coords = data.with_new_variation(coords)
+        adam = Adam(self.beta1, self.beta2, self.epsilon, state)
+        epochs = data.epochs(
+            coords, adam, rng, size=self.batch_size, shuffle=self.shuffle
+        )
+        recorder = self._recorder(coords)
+        rate = PlateauDecay.rate_after(self.alpha, decays)
+        try:
+            mse = run_epoch(
+                epochs, params, state, rate, y_scale=coords.y_scale, callback=recorder
+            )
+        except Diverged:
+            if not data.finite_checked:
+                data.check_finite()  # the usual message for NaN or inf input
+            raise
+        run = Run(params, state, np.array([mse]), 0, "partial_fit", None, decays)
+        return run, coords, recorder, False
+
+    def _set_fitted(self, run, coords, data, recorder, incremental, precomputed):
+        """Every fitted attribute, set together at the end, so that an
+        interrupted or failed call leaves the estimator as it was."""
+        continued = incremental and hasattr(self, "t_")
+        coef, intercept = coords.to_original(run.params, self.fit_intercept)
+        coef = coef.astype(data.dtype, copy=False)
+        intercept = intercept.astype(data.dtype, copy=False)
+        if data.one_d:
+            coef, intercept = coef[0], intercept[0]
+        self.coef_, self.intercept_ = coef, intercept
+        # a dict of arrays (not the dataclass), so that a saved model holds
+        # only plain types next to the estimator (skops trusts those)
+        self._coords = {f.name: getattr(coords, f.name) for f in fields(coords)}
+        self.t_ = int(run.state.t)
+        self.moment1_ = run.state.moment1.copy()
+        self.moment2_ = run.state.moment2.copy()
+        if incremental:
+            earlier = self.loss_curve_ if continued else np.empty(0)
+            self.loss_curve_ = self._extended_curve(earlier, run.curve[0])
+        else:
+            self.loss_curve_ = run.curve
+        self.n_iter_ = len(self.loss_curve_)
+        self.best_iter_ = self.n_iter_ if incremental else run.best_iter
+        self.stop_reason_ = run.reason
+        self.alpha_decays_ = run.decays
+        scores = run.validation_scores
+        self.validation_scores_ = scores
+        self.best_validation_score_ = None if scores is None else float(np.max(scores))
+        self.precomputed_ = precomputed
+        self.whitened_ = coords.axes is not None
+        previous = getattr(self, "history_", None) if continued else None
+        self.history_ = (
+            None if recorder is None else recorder.history(data.one_d, previous)
+        )
 
     # -- helpers -----------------------------------------------------------
 
@@ -785,31 +833,6 @@ n_features)
                 "positive weight."
             )
         return X, Y, s / total, y.ndim == 1
-
-    def _split(self, s, rng):
-        """Training weights, and validation weights when early stopping."""
-        if not self.early_stopping:
-            return s, None
-        n = s.size
-        n_val = int(np.ceil(self.validation_fraction * n))
-        if n_val < 1 or n_val >= n:
-            raise ValueError(
-                f"early_stopping=True with validation_fraction="
-                f"{self.validation_fraction} and {n} samples leaves "
-                f"{n_val} validation and {n - n_val} training samples; both "
-                f"need at least one. Change validation_fraction or set "
-                f"early_stopping=False."
-            )
-        held_out = np.zeros(n, dtype=bool)
-        held_out[rng.permutation(n)[:n_val]] = True
-        train = np.where(held_out, 0.0, s)
-        validation = np.where(held_out, s, 0.0)
-        if not (train.sum() > 0 and validation.sum() > 0):
-            raise ValueError(
-                "early_stopping=True: all the weight fell on one side of the "
-                "validation split; change random_state or validation_fraction."
-            )
-        return train / train.sum(), validation / validation.sum()
 
     def _initial_params(self, coords, n_targets):
         if not (self.warm_start and hasattr(self, "coef_")):
@@ -857,18 +880,6 @@ n_features)
         )
         return coords, params, state
 
-    def _set_fitted(self, params, coords, dtype, one_d):
-        coef, intercept = coords.to_original(params, self.fit_intercept)
-        coef = coef.astype(dtype, copy=False)
-        intercept = intercept.astype(dtype, copy=False)
-        if one_d:
-            coef, intercept = coef[0], intercept[0]
-        self.coef_ = coef
-        self.intercept_ = intercept
-        # a dict of arrays (not the dataclass), so that a saved model holds
-        # only plain types next to the estimator (skops trusts those)
-        self._coords = {f.name: getattr(coords, f.name) for f in fields(coords)}
-
     def _extended_curve(self, curve, value):
         """``np.append(curve, value)`` in amortized constant time.
 
@@ -895,442 +906,3 @@ n_features)
         buffer[n] = value
         fill[0] = n + 1
         return buffer[: n + 1]
-
-    def _set_optimizer_state(self, state):
-        self.t_ = int(state.t)
-        self.moment1_ = state.moment1.copy()
-        self.moment2_ = state.moment2.copy()
-
-
-def _assert_finite_X(X) -> None:
-    """scikit-learn's check and message for NaN or inf in ``X``."""
-    assert_all_finite(
-        X.data if sp.issparse(X) else X,
-        estimator_name="AdamRegressor",
-        input_name="X",
-    )
-
-
-def _check_no_whitening(est) -> None:
-    if est.whiten is True:
-        raise ValueError(
-            "whiten=True needs full-batch statistics; mini-batches "
-            f"(batch_size={est.batch_size}) run on the features. Set "
-            "batch_size=None, or whiten='auto' or False."
-        )
-
-
-def _is_dask(X) -> bool:
-    """A dask collection, recognised without importing dask."""
-    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
-
-
-class _FullBatchStep:
-    """One iteration of full-batch Adam: gradient, step, new MSE."""
-
-    def __init__(self, problem, adam):
-        self.problem = problem
-        self.adam = adam
-        self.grad = np.empty((problem.n_params, problem.n_targets))
-
-    def run(self, params):
-        self.problem.gradient(self.grad)
-        self.adam.step(params, self.grad)
-        return self.problem.evaluate(params)
-
-    def restart(self, params):
-        """Continue from ``params`` (the gradient is that of the last
-        evaluation)."""
-        self.problem.evaluate(params)
-
-
-class _MiniBatchEpochs:
-    """One epoch of mini-batch Adam over the rows with positive weight."""
-
-    def __init__(self, est, X, Y, s, coords, adam, rng):
-        self.X = X
-        Y_work = (Y - coords.y_offset) / coords.y_scale
-        self.Y = Y_work[:, 0] if Y.shape[1] == 1 else Y_work
-        lowest, highest = s.min(), s.max()  # two reductions, no copies
-        if lowest > 0:
-            self.rows, equal = None, lowest == highest
-        else:
-            self.rows = np.flatnonzero(s > 0)
-            positive = s[self.rows]
-            equal = np.all(positive == positive[0])
-        self.s = None if equal else s
-        self.adam = adam
-        self.rng = rng
-        self.shuffle = est.shuffle
-        self.size = X.shape[0] if est.batch_size is None else est.batch_size
-        self.coords = coords
-        self.kernel = None
-        if (
-            (isinstance(X, np.ndarray) or (sp.issparse(X) and X.format == "csr"))
-            and X.dtype in (np.float32, np.float64)
-            and X.ndim == 2
-            and Y.shape[1] == 1
-            and coords.axes is None
-        ):
-            self.kernel = compiled_epoch()
-        if self.kernel is None:
-            self.batch = BatchLeastSquares(coords, X.dtype, Y.shape[1])
-            self.grad = np.empty((coords.n_params, Y.shape[1]))
-
-    def run(self, params):
-        n = self.X.shape[0] if self.rows is None else self.rows.size
-        if self.shuffle and self.size < n:
-            order = shuffled_order(n, self.rng)
-            if self.rows is not None:
-                order = self.rows[order]
-        else:
-            order = self.rows  # None: contiguous slices, no copies
-        if self.kernel is not None:
-            return self._run_compiled(params, order)
-        total = np.zeros(self.grad.shape[1])
-        weight = 0.0
-        X, Y, s, size = self.X, self.Y, self.s, self.size
-        gradient, step, grad = self.batch.gradient, self.adam.step, self.grad
-        for start in range(0, n, size):
-            if order is None:
-                idx = slice(start, start + size)
-            else:
-                idx = order[start : start + size]
-            result = gradient(
-                X[idx], Y[idx], None if s is None else s[idx], params, grad
-            )
-            if result is None:
-                continue
-            step(params, grad)
-            total += result[1] * result[0]
-            weight += result[1]
-        self.weight = weight
-        return total / weight
-
-    def restart(self, params):
-        """Continue from ``params``: nothing is cached between epochs."""
-
-    def _run_compiled(self, params, order):
-        """The same epoch in one compiled call (see sk_adam._kernel)."""
-        state, adam, coords = self.adam.state, self.adam, self.coords
-        empty = np.empty(0)
-        # 1-D views of the (n_params, 1) arrays, updated in place
-        theta, m, v = params[:, 0], state.moment1[:, 0], state.moment2[:, 0]
-        X = self.X
-        if sp.issparse(X):
-            dense, csr = NO_DENSE, (X.data, X.indices, X.indptr)
-        else:
-            dense, csr = np.asarray(X), NO_CSR
-        (t, b1, b2, loss, weight) = self.kernel(
-            dense,
-            *csr,
-            self.Y,
-            empty if self.s is None else self.s,
-            np.empty(0, dtype=np.intp)
-            if order is None
-            else order.astype(np.intp, copy=False),
-            self.size,
-            theta,
-            m,
-            v,
-            state.t,
-            state.beta1_power,
-            state.beta2_power,
-            adam.alpha,
-            adam.beta1,
-            adam.beta2,
-            adam.epsilon,
-            coords.x_offset,
-            coords.x_scale,
-            coords.varying,
-            coords.intercept,
-        )
-        state.t, state.beta1_power, state.beta2_power = int(t), b1, b2
-        self.weight = weight
-        return np.array([loss / weight])
-
-
-class _Validation:
-    """Validation MSE and R^2 of working parameters on the held-out rows."""
-
-    def __init__(self, X, Y, s, coords, fit_intercept):
-        rows = np.flatnonzero(s > 0)
-        self.X, self.Y, self.s = X[rows], Y[rows], s[rows]
-        self.coords = coords
-        self.fit_intercept = fit_intercept
-
-    def __call__(self, params):
-        coef, intercept = self.coords.to_original(params, self.fit_intercept)
-        pred = safe_sparse_dot(self.X, coef.T.astype(self.X.dtype), dense_output=True)
-        pred = pred + intercept
-        mse = np.average((self.Y - pred) ** 2, axis=0, weights=self.s)
-        score = r2_score(self.Y, pred, sample_weight=self.s)
-        return mse, score
-
-
-class AdamHistory:
-    """Adam's state after each iteration (see ``AdamRegressor.history_``).
-
-    Attributes
-    ----------
-    moment1hat, moment2hat : ndarray
-        Bias-corrected first and second moment estimates,
-        ``(n_iter, n_params[, n_targets])``, in the working coordinates.
-    step : ndarray
-        The effective step ``alpha * moment1hat / (sqrt(moment2hat) +
-        epsilon)`` of the iteration's last update, same shape.
-    coef : ndarray
-        Coefficients in the data's units, ``(n_iter[, n_targets],
-        n_features)``.
-    intercept : ndarray
-        Intercepts, ``(n_iter[, n_targets])``.
-    n_iter : int
-        The number of rows.
-
-    Notes
-    -----
-    ``partial_fit`` adds a row per call without copying the rows before it:
-    they are kept in pieces whose sizes halve from the oldest to the newest
-    (at most ``log2(n_iter) + 1`` of them; a row is copied at most that many
-    times over a stream), joined into single arrays when an attribute is
-    first read.
-    """
-
-    def __init__(self, moment1hat, moment2hat, step, coef, intercept):
-        self._pieces = ((moment1hat, moment2hat, step, coef, intercept),)
-
-    def _columns(self):
-        """The five arrays, the pieces joined (once: the result is kept)."""
-        if len(self._pieces) > 1:
-            self._pieces = (_join(self._pieces),)
-        return self._pieces[0]
-
-    moment1hat = property(lambda self: self._columns()[0])
-    moment2hat = property(lambda self: self._columns()[1])
-    step = property(lambda self: self._columns()[2])
-    coef = property(lambda self: self._columns()[3])
-    intercept = property(lambda self: self._columns()[4])
-
-    @property
-    def n_iter(self) -> int:
-        return sum(piece[2].shape[0] for piece in self._pieces)
-
-    def __repr__(self) -> str:
-        shape = self._pieces[0][2].shape[1:]
-        return f"AdamHistory(n_iter={self.n_iter}, row shape {shape})"
-
-    def _then(self, later: AdamHistory) -> AdamHistory:
-        """This history followed by ``later``'s rows, sharing their arrays."""
-        pieces = self._pieces + later._pieces
-        # sizes kept decreasing, like the bits of a binary counter
-        while len(pieces) > 1 and _rows(pieces[-2]) <= _rows(pieces[-1]):
-            pieces = (*pieces[:-2], _join(pieces[-2:]))
-        joined = AdamHistory.__new__(AdamHistory)
-        joined._pieces = pieces
-        return joined
-
-
-def _rows(piece) -> int:
-    return piece[2].shape[0]
-
-
-def _join(pieces):
-    return tuple(np.concatenate(column) for column in zip(*pieces, strict=True))
-
-
-class _Recorder:
-    """Collects one row of :class:`AdamHistory` per iteration."""
-
-    def __init__(self, est, coords):
-        self.est, self.coords = est, coords
-        self.rows = []
-
-    def __call__(self, params, adam):
-        est, state = self.est, adam.state
-        m_hat = state.moment1 / (1.0 - state.beta1_power)
-        v_hat = state.moment2 / (1.0 - state.beta2_power)
-        step = adam.alpha * m_hat / (np.sqrt(v_hat) + est.epsilon)
-        coef, intercept = self.coords.to_original(params, est.fit_intercept)
-        self.rows.append((m_hat, v_hat, step, coef, intercept))
-
-    def history(self, one_d, previous=None):
-        """The recorded rows as an :class:`AdamHistory`, after ``previous``."""
-        if not self.rows:
-            return previous
-        m_hat, v_hat, step, coef, intercept = (
-            np.stack(column) for column in zip(*self.rows, strict=True)
-        )
-        if one_d:  # drop the target axis, as coef_ does for 1-D y
-            m_hat, v_hat, step = m_hat[..., 0], v_hat[..., 0], step[..., 0]
-            coef, intercept = coef[:, 0], intercept[:, 0]
-        new = AdamHistory(m_hat, v_hat, step, coef, intercept)
-        if previous is None:
-            return new
-        if previous._pieces[0][2].shape[1] == step.shape[1] - 1:
-            # partial_fit after a standardized fit made the intercept a
-            # parameter: it had no moments and no steps before (once a stream)
-            old = previous._columns()
-            pad = [(0, 0)] * step.ndim
-            pad[1] = (0, 1)
-            previous = AdamHistory(*(np.pad(a, pad) for a in old[:3]), *old[3:])
-        if all(  # every piece has the same shapes past the iteration axis
-            a.shape[1:] == b.shape[1:]
-            for a, b in zip(previous._pieces[0], new._pieces[0], strict=True)
-        ):
-            return previous._then(new)
-        return new
-
-
-@dataclass
-class _Run:
-    params: np.ndarray
-    state: AdamState
-    curve: np.ndarray
-    best_iter: int
-    reason: str
-    validation_scores: np.ndarray | None
-    decays: int = 0
-
-
-def _stall_window(est) -> int | None:
-    """``n_iter_no_change``, with "auto" resolved (see its docstring)."""
-    if est.n_iter_no_change == "auto":
-        return 200 if est.batch_size is None else 5
-    return est.n_iter_no_change
-
-
-#: A stall whose window saw the criterion this far (relative) above its best
-#: is Adam circling the minimum, which a smaller learning rate cures; below
-#: it the MSE is flat and the fit has converged (see ``stall_decays``).
-_CIRCLING_RTOL = 1e-8
-
-
-def _run_adam(est, epoch, params, adam, y_scale, start, validation, recorder=None):
-    """Iterate ``epoch.run`` until a stopping rule fires; see the class
-    docstring.
-
-    ``start`` is the per-target training MSE at the starting point (None
-    when it is not known, for mini-batches). Decisions are taken on MSEs
-    divided by ``max(y_scale)**2`` so that they stay finite where the MSE in
-    squared units of ``y`` overflows.
-    """
-    window = _stall_window(est)
-    decays_allowed = est.stall_decays if validation is None else 0
-    decays_left = decays_allowed
-    window_start = 0  # the stall window starts afresh after a decay
-    unit = np.max(y_scale)
-    weights = (y_scale / unit) ** 2 / y_scale.size
-    tol = est.tol / unit / unit  # may underflow to 0, never overflows
-    loss = np.empty(est.max_iter + 1)  # loss[t]: training MSE of iteration t
-    best = np.empty(est.max_iter + 1)  # best[t]: lowest criterion up to t
-    value_at = np.empty(est.max_iter + 1)  # value_at[t]: criterion of t
-    scores = [] if validation is not None else None
-
-    def criterion(train_mse):
-        if validation is None:
-            return train_mse
-        mse, score = validation(params)
-        scores.append(score)
-        return float(np.mean(mse / unit / unit))
-
-    with np.errstate(over="ignore", invalid="ignore"):
-        loss[0] = np.inf if start is None else start @ weights
-    if not (start is None or np.isfinite(loss[0])):
-        raise ValueError(
-            "The training MSE at the starting point is not finite: the values "
-            "of X or y are so large that their squares overflow float64. "
-            "Rescale the data or use standardize=True."
-        )
-    best[0] = criterion(loss[0]) if validation is not None else loss[0]
-    if scores:
-        scores.pop()  # the starting point's score is not an iteration's
-    best_params = params.copy()
-    best_state = adam.state.copy()
-    best_iter, reason, t = 0, "max_iter", 0
-    clock = time.perf_counter()
-    # non-finite values are detected below; numpy need not warn about them
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(1, est.max_iter + 1):
-            loss[t] = current = epoch.run(params) @ weights
-            if recorder is not None:
-                recorder(params, adam)
-            if not np.isfinite(current):
-                reason = "diverged"
-                break
-            value_at[t] = value = criterion(current)
-            best[t] = min(value, best[t - 1])
-            if value < best[t - 1]:
-                best_params[...] = params
-                best_state.assign(adam.state)
-                best_iter = t
-            if est.verbose:
-                _report(t, current * unit * unit, time.perf_counter() - clock)
-            if current < tol:
-                reason = "tol"
-                break
-            if window is not None and t - window >= window_start:
-                if best[t - window] - best[t] <= est.stall_tol * best[t]:
-                    rise = np.max(value_at[t - window + 1 : t + 1]) - best[t]
-                    if decays_left > 0 and rise > _CIRCLING_RTOL * abs(best[t]):
-                        # circling, not converged: back to the best point,
-                        # with a tenth of the learning rate
-                        decays_left -= 1
-                        adam.alpha /= 10.0
-                        params[...] = best_params
-                        adam.state.assign(best_state)
-                        epoch.restart(params)
-                        window_start = t
-                        continue
-                    reason = "stall"
-                    break
-        # (the Gram path's MSE may be a tiny negative number for exact fits)
-        curve = np.maximum(loss[1 : t + 1], 0.0) * unit * unit
-        start_mse = loss[0] * unit * unit
-
-    if est.verbose:
-        print(
-            f"Stopped at iteration {t} by the {reason} rule; keeping iteration "
-            f"{t if reason == 'tol' else best_iter}."
-        )
-    _warn_if_unconverged(est, reason, t, best_iter, curve, start_mse)
-    if scores is not None:
-        scores = np.asarray(scores[: len(curve)])
-    decays = decays_allowed - decays_left
-    if reason == "tol":
-        return _Run(params, adam.state, curve, t, reason, scores, decays)
-    return _Run(best_params, best_state, curve, best_iter, reason, scores, decays)
-
-
-def _warn_if_unconverged(est, reason, t, best_iter, curve, start_mse):
-    if reason == "diverged":
-        warnings.warn(
-            f"Adam diverged at iteration {t}: the training MSE became "
-            f"{curve[-1]}. The coefficients of iteration {best_iter} (the best "
-            f"finite ones) are kept. Reduce alpha (now {est.alpha}) or use "
-            f"standardize=True.",
-            ConvergenceWarning,
-            stacklevel=5,  # the caller of fit
-        )
-    elif reason == "max_iter":
-        warnings.warn(
-            f"Adam reached max_iter={est.max_iter} before the MSE fell below "
-            f"tol={est.tol} or stopped improving (n_iter_no_change="
-            f"{_stall_window(est)}, stall_tol={est.stall_tol}). Increase "
-            f"max_iter, or alpha if the loss curve is still falling steadily.",
-            ConvergenceWarning,
-            stacklevel=5,  # the caller of fit
-        )
-    if reason != "tol" and best_iter == 0 and np.min(curve) > start_mse * (1 + 1e-8):
-        warnings.warn(
-            f"No Adam iteration improved on the starting point (MSE "
-            f"{start_mse:.6g}); the starting coefficients are kept. "
-            f"alpha={est.alpha} is probably far too large for this data.",
-            ConvergenceWarning,
-            stacklevel=5,  # the caller of fit
-        )
-
-
-def _report(t, mse, elapsed):
-    cadence = 10 ** max(0, len(str(t)) - 1)
-    if t % cadence == 0:
-        print(f"epoch {t} MSE {mse:.6g} ({elapsed:.2f} s)")

@@ -195,15 +195,15 @@ def test_float32_is_not_upcast_into_a_copy(monkeypatch, precompute):
     # validate_data must hand the caller's float32 array through as is
     X = X_OK.astype(np.float32)
     seen = []
-    from sk_adam import _regressor
+    from sk_adam import _data
 
-    original = _regressor.least_squares_problem
+    original = _data.least_squares_problem
 
     def spy(X, *args, **kwargs):
         seen.append(X)
         return original(X, *args, **kwargs)
 
-    monkeypatch.setattr(_regressor, "least_squares_problem", spy)
+    monkeypatch.setattr(_data, "least_squares_problem", spy)
     est = AdamRegressor(max_iter=5, n_iter_no_change=None, precompute=precompute)
     with pytest.warns(ConvergenceWarning):
         est.fit(X, Y_OK)

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
-from sk_adam import AdamRegressor, _regressor
+from sk_adam import AdamRegressor, _epochs
 from sk_adam._kernel import compiled_epoch
 
 
@@ -107,7 +107,7 @@ def test_partial_fit_chunks_run_compiled(monkeypatch):
         calls.append(args[0].shape)
         return kernel(*args)
 
-    monkeypatch.setattr(_regressor, "compiled_epoch", lambda: counted)
+    monkeypatch.setattr(_epochs, "compiled_epoch", lambda: counted)
     X, y = _problem(np.float64, "C")
     est = AdamRegressor(batch_size=8)
     for start in range(0, 90, 30):
@@ -122,7 +122,7 @@ def test_multi_target_uses_numpy_with_the_same_result(monkeypatch):
     X, y = _problem(np.float64, "C")
     params = dict(batch_size=8, random_state=0)
     single = _fit(monkeypatch, "compiled", X, y, None, **params)
-    monkeypatch.setattr(_regressor, "compiled_epoch", pytest.fail)
+    monkeypatch.setattr(_epochs, "compiled_epoch", pytest.fail)
     est = _fit(monkeypatch, "compiled", X, np.c_[y, -3.0 * y], None, **params)
     assert_allclose(est.coef_, [single.coef_, -3.0 * single.coef_], rtol=1e-10)
 

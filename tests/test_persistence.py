@@ -48,7 +48,7 @@ def test_skops_with_history_names_the_history_type(data):
     X, y = data
     est = AdamRegressor(record_history=True).fit(X, y)
     blob = sio.dumps(est)
-    trusted = ["sk_adam._regressor.AdamHistory", "sk_adam._regressor.AdamRegressor"]
+    trusted = ["sk_adam._history.AdamHistory", "sk_adam._regressor.AdamRegressor"]
     assert sio.get_untrusted_types(data=blob) == trusted
     loaded = sio.loads(blob, trusted=trusted)
     assert_array_equal(loaded.history_.coef, est.history_.coef)

@@ -14,7 +14,8 @@ from numpy.testing import assert_allclose
 from sklearn.exceptions import ConvergenceWarning
 
 from sk_adam import AdamRegressor
-from sk_adam._datafit import GramLeastSquares, column_stats, least_squares_problem
+from sk_adam._datafit import GramLeastSquares, least_squares_problem
+from sk_adam._statistics import column_stats
 
 
 def _data(seed=0, n=120, d=5, n_targets=None, density=1.0):

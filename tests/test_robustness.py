@@ -12,7 +12,7 @@ from numpy.testing import assert_array_equal
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import GridSearchCV
 
-from sk_adam import AdamRegressor, _adam, _kernel, _regressor
+from sk_adam import AdamRegressor, _adam, _epochs, _kernel
 
 
 def _interrupt_after(monkeypatch, steps):
@@ -21,11 +21,11 @@ def _interrupt_after(monkeypatch, steps):
     original = _adam.Adam.step
     count = {"n": 0}
 
-    def step(self, params, grad):
+    def step(self, params, grad, rate):
         count["n"] += 1
         if count["n"] > steps:
             raise KeyboardInterrupt
-        original(self, params, grad)
+        original(self, params, grad, rate)
 
     monkeypatch.setattr(_adam.Adam, "step", step)
 
@@ -41,7 +41,7 @@ def _interrupt_compiled(monkeypatch):
         kernel(*args)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_regressor, "compiled_epoch", lambda: interrupted)
+    monkeypatch.setattr(_epochs, "compiled_epoch", lambda: interrupted)
 
 
 @pytest.mark.parametrize("engine", ["numpy", "compiled"])

@@ -1,0 +1,137 @@
+"""In-memory training data, as the estimator's one fit path sees it.
+
+:class:`ArrayData` holds validated arrays and turns them into what the
+solver runs: the full-batch problem and its coordinates, the working
+coordinates alone, mini-batch epochs, a validation split. Its dask twin,
+:class:`sk_adam._dask.DaskData`, answers the same calls from a cluster, so
+that :meth:`AdamRegressor._fit` never asks which kind of input it has.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import assert_all_finite
+
+from ._coordinates import Coordinates, Layout
+from ._datafit import least_squares_problem
+from ._epochs import MiniBatchEpochs, Validation
+
+__all__ = ["ArrayData"]
+
+
+class ArrayData:
+    """Validated in-memory rows.
+
+    Parameters
+    ----------
+    X : {ndarray, CSR or CSC matrix} of shape (n, d)
+        float32 or float64, used as given (never copied whole or modified).
+    Y : ndarray of shape (n, k)
+        Targets, float64.
+    s : ndarray of shape (n,)
+        Sample weights, non-negative, summing to one.
+    one_d : bool
+        Whether ``y`` was 1-D (fitted attributes then drop the target axis).
+    finite_checked : bool, default=True
+        False when the finiteness of ``X`` is left to the epoch (a NaN or inf
+        in a row it reads makes the MSE non-finite): :meth:`check_finite`
+        then gives scikit-learn's message when the epoch fails.
+    """
+
+    def __init__(self, X, Y, s, *, one_d: bool, finite_checked: bool = True):
+        self.X, self.Y, self.s = X, Y, s
+        self.one_d = one_d
+        self.finite_checked = finite_checked
+        if not finite_checked and not s.min() > 0:
+            # rows of weight zero are never read by an epoch: check them here
+            self.check_finite()
+
+    @property
+    def dtype(self):
+        return self.X.dtype
+
+    @property
+    def n_targets(self) -> int:
+        return self.Y.shape[1]
+
+    def check_finite(self) -> None:
+        """scikit-learn's check and message for NaN or inf in ``X``."""
+        X = self.X
+        assert_all_finite(
+            X.data if sp.issparse(X) else X,
+            estimator_name="AdamRegressor",
+            input_name="X",
+        )
+        self.finite_checked = True
+
+    def split(self, rng, fraction: float) -> tuple[ArrayData, ArrayData]:
+        """Training rows and ``fraction`` of the rows held out (at random),
+        as two weightings of the same rows."""
+        s = self.s
+        n = s.size
+        n_val = int(np.ceil(fraction * n))
+        if n_val < 1 or n_val >= n:
+            raise ValueError(
+                f"early_stopping=True with validation_fraction={fraction} and "
+                f"{n} samples leaves {n_val} validation and {n - n_val} "
+                f"training samples; both need at least one. Change "
+                f"validation_fraction or set early_stopping=False."
+            )
+        held_out = np.zeros(n, dtype=bool)
+        held_out[rng.permutation(n)[:n_val]] = True
+        train = np.where(held_out, 0.0, s)
+        validation = np.where(held_out, s, 0.0)
+        if not (train.sum() > 0 and validation.sum() > 0):
+            raise ValueError(
+                "early_stopping=True: all the weight fell on one side of the "
+                "validation split; change random_state or validation_fraction."
+            )
+        return (
+            ArrayData(self.X, self.Y, train / train.sum(), one_d=self.one_d),
+            ArrayData(self.X, self.Y, validation / validation.sum(), one_d=self.one_d),
+        )
+
+    def validation(self, coords: Coordinates, fit_intercept: bool) -> Validation:
+        """The MSE and R^2 on these rows, for ``early_stopping``."""
+        return Validation(self.X, self.Y, self.s, coords, fit_intercept)
+
+    def problem(self, layout: Layout, *, precompute, whiten):
+        """The full-batch problem and its coordinates (see
+        :func:`~sk_adam._datafit.least_squares_problem`)."""
+        return least_squares_problem(
+            self.X,
+            self.Y,
+            self.s,
+            fit_intercept=layout.fit_intercept,
+            standardize=layout.standardize,
+            precompute=precompute,
+            whiten=whiten,
+        )
+
+    def coordinates(self, layout: Layout) -> Coordinates:
+        """The working coordinates from the rows' weighted statistics."""
+        return Coordinates.from_data(self.X, self.Y, self.s, layout)
+
+    def with_new_variation(self, coords: Coordinates) -> Coordinates:
+        """``coords`` with the columns constant so far set free where these
+        rows vary (streams)."""
+        return coords.with_new_variation(self.X, self.s)
+
+    def by_rows(self) -> ArrayData:
+        """These rows with row access, for mini-batches: CSC input becomes
+        CSR (once; a batch is drawn by row indexing)."""
+        X = self.X
+        if not sp.issparse(X) or X.format == "csr":
+            return self
+        rows = copy.copy(self)
+        rows.X = sp.csr_array(X)
+        return rows
+
+    def epochs(self, coords, adam, rng, *, size, shuffle) -> MiniBatchEpochs:
+        """Mini-batch epochs over these rows (``size`` None: one batch)."""
+        return MiniBatchEpochs(
+            self.X, self.Y, self.s, coords, adam, rng, size=size, shuffle=shuffle
+        )

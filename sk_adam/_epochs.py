@@ -1,0 +1,285 @@
+"""One iteration of Adam over the data: the epochs the solver runs.
+
+An *epoch* is what the solver (:mod:`sk_adam._solver`) calls once per
+iteration. Every kind answers the same three calls:
+
+``start(params)``
+    The per-target training MSE (working units) at the starting point, or
+    None where it is not known without an extra pass (mini-batches).
+``run(params, rate)``
+    One iteration at learning rate ``rate``: Adam steps on ``params`` (in
+    place) and on the Adam state the epoch was built with; returns the
+    per-target training MSE of the iteration.
+``restart(params)``
+    Continue from ``params`` (after the solver went back to its best
+    iterate).
+
+:class:`FullBatchStep`
+    One Adam step on a full-batch :class:`~sk_adam._datafit.Datafit`.
+:class:`MiniBatchEpochs`
+    One pass in mini-batches over in-memory rows, by one of two engines of
+    one interface: :class:`NumpyEngine` (a :class:`RowLeastSquares` per
+    batch) or :class:`CompiledEngine` (the loop of :mod:`sk_adam._kernel`),
+    which compute the same batches in the same order.
+:class:`BlockEpochs`
+    One pass over row blocks that are loaded one at a time (a dask array's
+    blocks: :mod:`sk_adam._dask` gives the loaders), each run as
+    :class:`MiniBatchEpochs`.
+:class:`Validation`
+    The held-out MSE and R^2 that ``early_stopping`` watches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.metrics import r2_score
+from sklearn.utils.extmath import safe_sparse_dot
+
+from ._adam import Adam
+from ._coordinates import Coordinates
+from ._datafit import Datafit, RowLeastSquares
+from ._kernel import NO_CSR, NO_DENSE, compiled_epoch
+from ._order import shuffled_order
+
+__all__ = [
+    "BlockEpochs",
+    "CompiledEngine",
+    "FullBatchStep",
+    "MiniBatchEpochs",
+    "NumpyEngine",
+    "Validation",
+]
+
+
+class FullBatchStep:
+    """One iteration of full-batch Adam: gradient, step, new MSE."""
+
+    def __init__(self, problem: Datafit, adam: Adam) -> None:
+        self.problem = problem
+        self.adam = adam
+        self.grad = np.empty((problem.n_params, problem.n_targets))
+
+    def start(self, params):
+        """The MSE at the starting point (which the first step's gradient is
+        taken at)."""
+        with np.errstate(over="ignore", invalid="ignore"):  # the solver checks
+            return self.problem.evaluate(params)
+
+    def run(self, params, rate):
+        self.problem.gradient(self.grad)
+        self.adam.step(params, self.grad, rate)
+        return self.problem.evaluate(params)
+
+    def restart(self, params):
+        """Continue from ``params`` (the gradient is that of the last
+        evaluation)."""
+        self.problem.evaluate(params)
+
+
+class NumpyEngine:
+    """Mini-batches in numpy: a :class:`RowLeastSquares` on each batch's rows,
+    then :meth:`Adam.step`."""
+
+    def __init__(self, coords: Coordinates, dtype, n_targets: int, adam: Adam):
+        self.batch = RowLeastSquares(coords, dtype, n_targets)
+        self.adam = adam
+        self.grad = np.empty((coords.n_params, n_targets))
+
+    def run(self, X, Y, s, order, n, size, params, rate):
+        """The batches of ``size`` rows of ``order`` (None: rows in order);
+        returns the weighted sum of their MSEs and their total weight."""
+        total = np.zeros(self.grad.shape[1])
+        weight = 0.0
+        batch, step, grad = self.batch, self.adam.step, self.grad
+        for start in range(0, n, size):
+            if order is None:
+                idx = slice(start, start + size)
+            else:
+                idx = order[start : start + size]
+            w = batch.select(X[idx], Y[idx], None if s is None else s[idx])
+            if w == 0.0:
+                continue
+            total += w * batch.evaluate(params)
+            step(params, batch.gradient(grad), rate)
+            weight += w
+        return total, weight
+
+
+class CompiledEngine:
+    """The same batches in one compiled call (see :mod:`sk_adam._kernel`):
+    dense arrays and CSR matrices of float32 or float64, one target, not
+    whitened."""
+
+    def __init__(self, kernel, coords: Coordinates, adam: Adam):
+        self.kernel = kernel
+        self.coords = coords
+        self.adam = adam
+
+    @staticmethod
+    def applies(X, n_targets: int, coords: Coordinates) -> bool:
+        return (
+            (isinstance(X, np.ndarray) or (sp.issparse(X) and X.format == "csr"))
+            and X.dtype in (np.float32, np.float64)
+            and X.ndim == 2
+            and n_targets == 1
+            and coords.axes is None
+        )
+
+    def run(self, X, Y, s, order, n, size, params, rate):
+        state, adam, coords = self.adam.state, self.adam, self.coords
+        # 1-D views of the (n_params, 1) arrays, updated in place
+        theta, m, v = params[:, 0], state.moment1[:, 0], state.moment2[:, 0]
+        if sp.issparse(X):
+            dense, csr = NO_DENSE, (X.data, X.indices, X.indptr)
+        else:
+            dense, csr = np.asarray(X), NO_CSR
+        if order is None:
+            order = np.empty(0, dtype=np.intp)
+        (t, b1, b2, loss, weight) = self.kernel(
+            dense, *csr, Y, np.empty(0) if s is None else s,
+            order.astype(np.intp, copy=False),
+            size, theta, m, v, state.t, state.beta1_power, state.beta2_power,
+            rate, adam.beta1, adam.beta2, adam.epsilon,
+            coords.x_offset, coords.x_scale, coords.varying, coords.intercept,
+        )  # fmt: skip
+        state.t, state.beta1_power, state.beta2_power = int(t), b1, b2
+        return np.array([loss]), weight
+
+
+class MiniBatchEpochs:
+    """One epoch of mini-batch Adam over the rows with positive weight.
+
+    Parameters
+    ----------
+    X : {ndarray, CSR or CSC matrix} of shape (n, d)
+        The rows, used as given (row batches are drawn by indexing).
+    Y : ndarray of shape (n, k)
+        Targets in the data's units.
+    s : ndarray of shape (n,)
+        Sample weights; rows of weight zero are never visited.
+    coords : Coordinates
+        The working coordinates.
+    adam : Adam
+        The optimiser, whose state the epochs advance.
+    rng : RandomState
+        Draws the shuffled orders.
+    size : int or None
+        Rows per batch; None: all the rows in one batch.
+    shuffle : bool
+        Whether each epoch visits the rows in a new random order.
+    """
+
+    def __init__(self, X, Y, s, coords, adam, rng, *, size, shuffle):
+        self.X = X
+        Y_work = (Y - coords.y_offset) / coords.y_scale
+        self.Y = Y_work[:, 0] if Y.shape[1] == 1 else Y_work
+        lowest, highest = s.min(), s.max()  # two reductions, no copies
+        if lowest > 0:
+            self.rows, equal = None, lowest == highest
+        else:
+            self.rows = np.flatnonzero(s > 0)
+            positive = s[self.rows]
+            equal = np.all(positive == positive[0])
+        self.s = None if equal else s
+        self.rng = rng
+        self.shuffle = shuffle
+        self.size = X.shape[0] if size is None else size
+        kernel = None
+        if CompiledEngine.applies(X, Y.shape[1], coords):
+            kernel = compiled_epoch()
+        if kernel is not None:
+            self.engine = CompiledEngine(kernel, coords, adam)
+        else:
+            self.engine = NumpyEngine(coords, X.dtype, Y.shape[1], adam)
+        self.weight = 0.0
+
+    def start(self, params):
+        """Not known without a pass over the data."""
+        return None
+
+    def run(self, params, rate):
+        n = self.X.shape[0] if self.rows is None else self.rows.size
+        if self.shuffle and self.size < n:
+            order = shuffled_order(n, self.rng)
+            if self.rows is not None:
+                order = self.rows[order]
+        else:
+            order = self.rows  # None: contiguous slices, no copies
+        total, self.weight = self.engine.run(
+            self.X, self.Y, self.s, order, n, self.size, params, rate
+        )
+        return total / self.weight
+
+    def restart(self, params):
+        """Continue from ``params``: nothing is cached between epochs."""
+
+
+class BlockEpochs:
+    """Mini-batch epochs over row blocks loaded one at a time.
+
+    Parameters
+    ----------
+    blocks : sequence of callables
+        Each returns one block's ``(X, Y, s)`` as in-memory arrays (``Y``
+        ``(m, k)``, ``s`` its rows' weights).
+    make_epochs : callable
+        ``make_epochs(X, Y, s)`` -> :class:`MiniBatchEpochs` for one block.
+    shuffle : bool
+        Whether the blocks are visited in a new random order each epoch.
+    rng : RandomState
+        Draws the blocks' order.
+    """
+
+    def __init__(
+        self,
+        blocks: Sequence[Callable[[], tuple]],
+        make_epochs: Callable[..., MiniBatchEpochs],
+        *,
+        shuffle: bool,
+        rng,
+    ) -> None:
+        self.blocks = blocks
+        self.make_epochs = make_epochs
+        self.shuffle = shuffle
+        self.rng = rng
+
+    def start(self, params):
+        return None
+
+    def run(self, params, rate):
+        n = len(self.blocks)
+        order = shuffled_order(n, self.rng) if self.shuffle else range(n)
+        total, weight = 0.0, 0.0
+        for i in order:
+            x, y, s = self.blocks[i]()
+            if not np.any(s > 0):
+                continue
+            epoch = self.make_epochs(x, y, s)
+            loss = epoch.run(params, rate)
+            total = total + epoch.weight * loss
+            weight += epoch.weight
+        return total / weight
+
+    def restart(self, params):
+        """Continue from ``params``: nothing is cached between epochs."""
+
+
+class Validation:
+    """Validation MSE and R^2 of working parameters on the held-out rows."""
+
+    def __init__(self, X, Y, s, coords: Coordinates, fit_intercept: bool):
+        rows = np.flatnonzero(s > 0)
+        self.X, self.Y, self.s = X[rows], Y[rows], s[rows]
+        self.coords = coords
+        self.fit_intercept = fit_intercept
+
+    def __call__(self, params):
+        coef, intercept = self.coords.to_original(params, self.fit_intercept)
+        pred = safe_sparse_dot(self.X, coef.T.astype(self.X.dtype), dense_output=True)
+        pred = pred + intercept
+        mse = np.average((self.Y - pred) ** 2, axis=0, weights=self.s)
+        score = r2_score(self.Y, pred, sample_weight=self.s)
+        return mse, score

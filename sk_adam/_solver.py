@@ -1,0 +1,369 @@
+"""The run: Adam iterated until a stopping rule fires.
+
+The solver owns how a fit proceeds and ends, and nothing else: it is given
+an *epoch* (:mod:`sk_adam._epochs`: one iteration over the data), the
+parameters and Adam state to advance, and a frozen :class:`SolverSettings`;
+it never sees the estimator, the data or the datafit. What it owns:
+
+- the **tol rule** (stop once the training MSE is below ``tol``) and the
+  **stall rule** (stop when the best MSE improved by at most a fraction
+  ``stall_tol`` over the last ``window`` iterations);
+- the **plateau decay** (:class:`PlateauDecay`): a stall while the MSE in
+  the window still moves is Adam circling the minimum, which a tenth of the
+  learning rate cures; the run goes back to its best iterate and goes on;
+- the **best iterate** (the kept coefficients are those of the lowest
+  criterion, or the first below ``tol``), **divergence** (a non-finite MSE
+  ends the run, keeping the best finite iterate), the **warnings** of a
+  run that did not converge, **progress** lines (``verbose``) and a
+  **callback** after every iteration (the history recorder).
+
+:func:`solve` runs a fit; :func:`run_epoch` runs the single epoch of a
+``partial_fit`` call, where a divergence is an error (:class:`Diverged`),
+since there is no earlier iterate of the call to fall back on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._adam import AdamState
+
+__all__ = [
+    "Diverged",
+    "PlateauDecay",
+    "Run",
+    "SolverSettings",
+    "run_epoch",
+    "solve",
+    "stall_window",
+]
+
+#: A stall whose window saw the criterion this far (relative) above its best
+#: is Adam circling the minimum, which a smaller learning rate cures; below
+#: it the MSE is flat and the fit has converged (see ``stall_decays``).
+CIRCLING_RTOL = 1e-8
+
+
+def stall_window(n_iter_no_change, batched: bool) -> int | None:
+    """``n_iter_no_change`` with "auto" resolved: 200 iterations in full
+    batch, 5 epochs with mini-batches."""
+    if n_iter_no_change == "auto":
+        return 5 if batched else 200
+    return n_iter_no_change
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """What a run is told (see ``AdamRegressor``'s parameters).
+
+    Attributes
+    ----------
+    alpha : float
+        The learning rate the run starts with.
+    max_iter : int
+        Most iterations.
+    tol : float
+        MSE threshold of the tol rule, in squared units of ``y`` (0: off).
+    window : int or None
+        Window of the stall rule (None: off).
+    stall_tol : float
+        Relative improvement over the window below which the run stalls.
+    stall_decays : int
+        Most plateau decays of the learning rate.
+    verbose : int
+        Print progress when positive.
+    """
+
+    alpha: float
+    max_iter: int
+    tol: float
+    window: int | None
+    stall_tol: float
+    stall_decays: int
+    verbose: int = 0
+
+
+class PlateauDecay:
+    """The learning rate, divided by :attr:`FACTOR` at each decay, at most
+    ``allowed`` times.
+
+    >>> decay = PlateauDecay(0.1, allowed=1)
+    >>> decay.decay(), decay.rate, decay.decay(), decay.decays
+    (True, 0.01, False, 1)
+    """
+
+    #: What each decay divides the learning rate by.
+    FACTOR = 10.0
+
+    def __init__(self, rate: float, allowed: int) -> None:
+        self.rate = float(rate)
+        self.allowed = allowed
+        self.decays = 0
+
+    @classmethod
+    def rate_after(cls, alpha: float, decays: int) -> float:
+        """The rate a run that started at ``alpha`` ends with after
+        ``decays`` decays (to round-off), for a stream to continue at."""
+        return alpha / cls.FACTOR**decays
+
+    def decay(self) -> bool:
+        """Divide the rate, if a decay is left; whether it was."""
+        if self.decays >= self.allowed:
+            return False
+        self.rate /= self.FACTOR
+        self.decays += 1
+        return True
+
+
+@dataclass
+class Run:
+    """What a run leaves: the kept iterate and how it got there.
+
+    ``curve`` is the training MSE per iteration in squared units of ``y``;
+    ``warnings`` the messages of a run that did not converge, for the
+    caller to issue where its user sees them.
+    """
+
+    params: np.ndarray
+    state: AdamState
+    curve: np.ndarray
+    best_iter: int
+    reason: str
+    validation_scores: np.ndarray | None
+    decays: int
+    warnings: tuple[str, ...] = ()
+
+
+class Diverged(ValueError):
+    """A ``partial_fit`` epoch left a non-finite MSE or parameters."""
+
+
+class _Units:
+    """Decisions are taken on MSEs divided by ``max(y_scale)**2``, so that
+    they stay finite where the MSE in squared units of ``y`` overflows."""
+
+    def __init__(self, y_scale) -> None:
+        self.unit = float(np.max(y_scale))
+        self.weights = (y_scale / self.unit) ** 2 / y_scale.size
+
+    def to_data(self, scaled):
+        return scaled * self.unit * self.unit
+
+
+class _Progress:
+    """The criterion's path through a run: the stall rule and the best
+    iterate (a copy of the parameters and the Adam state at it).
+
+    The criterion is the training MSE, or the validation MSE when a
+    validation set is watched (its R^2 per iteration kept as scores).
+    """
+
+    def __init__(self, settings, units, validation, params, state, start):
+        self.settings, self.units, self.validation = settings, units, validation
+        self.scores = None if validation is None else []
+        self.loss = [start]  # loss[t]: training MSE of iteration t
+        self.best = [self._criterion(start, params)]  # lowest criterion to t
+        self.value = [self.best[0]]  # the criterion of iteration t
+        if self.scores:
+            self.scores.pop()  # the starting point's score is not an iteration's
+        self.best_params, self.best_state = params.copy(), state.copy()
+        self.best_iter = 0
+        self.window_start = 0  # the window starts afresh after a decay
+
+    def _criterion(self, train_mse, params):
+        if self.validation is None:
+            return train_mse
+        mse, score = self.validation(params)
+        self.scores.append(score)
+        unit = self.units.unit
+        return float(np.mean(mse / unit / unit))
+
+    def record(self, t, current, params, state) -> None:
+        """Iteration ``t`` left the (finite) training MSE ``current``."""
+        value = self._criterion(current, params)
+        self.value.append(value)
+        self.best.append(min(value, self.best[t - 1]))
+        if value < self.best[t - 1]:
+            self.best_params[...] = params
+            self.best_state.assign(state)
+            self.best_iter = t
+
+    def stalled(self, t) -> str | None:
+        """None, or "flat" (converged) or "circling" when the stall rule
+        fires at iteration ``t``."""
+        window, best = self.settings.window, self.best
+        if window is None or t - window < self.window_start:
+            return None
+        if best[t - window] - best[t] > self.settings.stall_tol * best[t]:
+            return None
+        rise = max(self.value[t - window + 1 : t + 1]) - best[t]
+        return "circling" if rise > CIRCLING_RTOL * abs(best[t]) else "flat"
+
+    def rewind(self, t, params, state) -> None:
+        """Back to the best iterate; the window starts afresh at ``t``."""
+        params[...] = self.best_params
+        state.assign(self.best_state)
+        self.window_start = t
+
+
+def solve(
+    epoch,
+    params: np.ndarray,
+    state: AdamState,
+    settings: SolverSettings,
+    *,
+    y_scale: np.ndarray,
+    validation: Callable | None = None,
+    callback: Callable | None = None,
+) -> Run:
+    """Iterate ``epoch.run`` until a stopping rule fires.
+
+    Parameters
+    ----------
+    epoch : epoch
+        ``start``, ``run`` and ``restart`` as in :mod:`sk_adam._epochs`,
+        built on ``state``.
+    params : ndarray of shape (n_params, n_targets)
+        The starting point, advanced in place.
+    state : AdamState
+        Adam's state, advanced in place by the epoch.
+    settings : SolverSettings
+    y_scale : ndarray of shape (n_targets,)
+        The targets' working scales: MSEs are reported in squared units of
+        ``y``, averaged over targets.
+    validation : callable, optional
+        ``validation(params) -> (mse per target, R^2)`` on held-out rows;
+        the stall rule and the best iterate then follow its MSE.
+    callback : callable, optional
+        ``callback(params, state, rate)`` after every iteration.
+    """
+    units = _Units(y_scale)
+    allowed = settings.stall_decays if validation is None else 0
+    decay = PlateauDecay(settings.alpha, allowed)
+    known = epoch.start(params)
+    with np.errstate(over="ignore", invalid="ignore"):
+        start = np.inf if known is None else known @ units.weights
+    if known is not None and not np.isfinite(start):
+        raise ValueError(
+            "The training MSE at the starting point is not finite: the values "
+            "of X or y are so large that their squares overflow float64. "
+            "Rescale the data or use standardize=True."
+        )
+    progress = _Progress(settings, units, validation, params, state, start)
+    reason, t = _iterate(epoch, params, state, settings, decay, progress, callback)
+    return _result(params, state, settings, decay, progress, reason, t)
+
+
+def _iterate(epoch, params, state, settings, decay, progress, callback):
+    """The loop of :func:`solve`; returns the rule that ended it and the
+    last iteration."""
+    reason, t = "max_iter", 0
+    tol = settings.tol / progress.units.unit / progress.units.unit  # may be 0
+    clock = time.perf_counter()
+    # non-finite values are detected below; numpy need not warn about them
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, settings.max_iter + 1):
+            current = epoch.run(params, decay.rate) @ progress.units.weights
+            progress.loss.append(current)
+            if callback is not None:
+                callback(params, state, decay.rate)
+            if not np.isfinite(current):
+                return "diverged", t
+            progress.record(t, current, params, state)
+            if settings.verbose:
+                mse = progress.units.to_data(current)
+                _report(t, mse, time.perf_counter() - clock)
+            if current < tol:
+                return "tol", t
+            stall = progress.stalled(t)
+            if stall == "circling" and decay.decay():
+                # circling, not converged: back to the best point, with a
+                # tenth of the learning rate
+                progress.rewind(t, params, state)
+                epoch.restart(params)
+            elif stall is not None:
+                return "stall", t
+    return reason, t
+
+
+def _result(params, state, settings, decay, progress, reason, t) -> Run:
+    units = progress.units
+    with np.errstate(over="ignore", invalid="ignore"):
+        # (the Gram path's MSE may be a tiny negative number for exact fits)
+        curve = units.to_data(np.maximum(np.array(progress.loss[1 : t + 1]), 0.0))
+        start_mse = units.to_data(progress.loss[0])
+    kept = t if reason == "tol" else progress.best_iter
+    if settings.verbose:
+        print(
+            f"Stopped at iteration {t} by the {reason} rule; keeping iteration {kept}."
+        )
+    messages = _unconverged(settings, reason, t, progress.best_iter, curve, start_mse)
+    scores = progress.scores
+    if scores is not None:
+        scores = np.asarray(scores[: len(curve)])
+    if reason != "tol":
+        params, state = progress.best_params, progress.best_state
+    return Run(params, state, curve, kept, reason, scores, decay.decays, messages)
+
+
+def _unconverged(settings, reason, t, best_iter, curve, start_mse) -> tuple:
+    """The warnings of a run that did not converge."""
+    messages = []
+    if reason == "diverged":
+        messages.append(
+            f"Adam diverged at iteration {t}: the training MSE became "
+            f"{curve[-1]}. The coefficients of iteration {best_iter} (the best "
+            f"finite ones) are kept. Reduce alpha (now {settings.alpha}) or use "
+            f"standardize=True."
+        )
+    elif reason == "max_iter":
+        messages.append(
+            f"Adam reached max_iter={settings.max_iter} before the MSE fell "
+            f"below tol={settings.tol} or stopped improving (n_iter_no_change="
+            f"{settings.window}, stall_tol={settings.stall_tol}). Increase "
+            f"max_iter, or alpha if the loss curve is still falling steadily."
+        )
+    if reason != "tol" and best_iter == 0 and np.min(curve) > start_mse * (1 + 1e-8):
+        messages.append(
+            f"No Adam iteration improved on the starting point (MSE "
+            f"{start_mse:.6g}); the starting coefficients are kept. "
+            f"alpha={settings.alpha} is probably far too large for this data."
+        )
+    return tuple(messages)
+
+
+def run_epoch(epoch, params, state, rate, *, y_scale, callback=None) -> float:
+    """One epoch of a ``partial_fit`` call; returns its training MSE in
+    squared units of ``y``.
+
+    Raises
+    ------
+    Diverged
+        When the MSE or the parameters are not finite; ``params`` and the
+        Adam state are then spoilt, and the caller keeps its own.
+    """
+    units = _Units(y_scale)
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = epoch.run(params, rate)
+    if callback is not None:
+        callback(params, state, rate)
+    scaled = float(loss @ units.weights)
+    with np.errstate(over="ignore"):
+        mse = units.to_data(scaled)
+    if not (np.isfinite(scaled) and np.all(np.isfinite(params))):
+        raise Diverged(
+            f"Adam diverged in partial_fit (training MSE {mse}); the "
+            f"coefficients were not updated. Reduce alpha (now {rate}) or "
+            f"scale the data."
+        )
+    return mse
+
+
+def _report(t, mse, elapsed):
+    cadence = 10 ** max(0, len(str(t)) - 1)
+    if t % cadence == 0:
+        print(f"epoch {t} MSE {mse:.6g} ({elapsed:.2f} s)")
