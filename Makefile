@@ -1,6 +1,7 @@
 # Two entry points, both self-installing from a fresh clone:
 #   make demo   fit AdamRegressor and LinearRegression on the diabetes data
-#   make test   lint, then run the test suite (it builds the docs too)
+#   make test   lint (ruff; import-linter: the layers of sk_adam), then run
+#               the test suite (it builds the docs too)
 #   make docs   build the documentation site, warnings as errors
 PYTHON ?= python3
 VENV := .venv
@@ -21,6 +22,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest

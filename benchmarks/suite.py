@@ -574,6 +574,13 @@ def _throughput(case, X, y, peers, sizes):
             seconds, fitted[name] = two_passes(name, make)
             for kept, value in zip(times[name], seconds, strict=True):
                 kept.append(value)
+    return _throughput_rows(case, X, y, peers, times, fitted)
+
+
+def _throughput_rows(case, X, y, peers, times, fitted):
+    """The table rows of :func:`_throughput`'s timings: medians, and the
+    ratio to SGDRegressor with its range over the rounds."""
+    n = X.shape[0]
     rows = []
     for which, label in ((0, "first pass"), (1, "second pass")):
         for name, _ in peers:
