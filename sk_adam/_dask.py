@@ -126,11 +126,14 @@ def cluster_stats(X, Y, s, ref=None, yref=None):
 
 
 class DaskData:
-    """Row-aligned dask arrays, answering what :class:`sk_adam._data.ArrayData`
-    answers (see the module docstring).
+    """Row-aligned dask arrays, answering what ``fit`` asks of
+    :class:`sk_adam._data.ArrayData` (see the module docstring).
 
     The cluster statistics are computed once, on first use, and shared by
-    the coordinates and the full-batch problem.
+    the coordinates and the full-batch problem. What only in-memory rows
+    answer is not here: an ``early_stopping`` split (``_check_params``
+    refuses it for dask input) and a stream's chunks (``partial_fit``
+    computes a dask chunk into memory through ``validate_data``).
     """
 
     def __init__(self, X, Y, s, one_d: bool) -> None:

@@ -130,7 +130,7 @@ class RowLeastSquares:
         self._shift = np.empty(n_targets)
         self._total = np.empty(n_targets)
         self._mse = np.empty(n_targets)
-        self._capacity = -1
+        self._capacity, self._sparse = -1, None
 
     @classmethod
     def full_batch(cls, X, Y_work, s, coords) -> RowLeastSquares:
@@ -146,15 +146,18 @@ class RowLeastSquares:
     def _vec(self, a):
         return a[:, 0] if self._one else a
 
-    def _buffers(self, m: int) -> None:
-        """Row buffers for ``m`` rows (kept, and reused for fewer)."""
-        shape = (m,) if self._one else (m, self.n_targets)
-        dense = not sp.issparse(self.X)
-        self._pred = np.empty(shape, self._dtype) if dense else None
+    def _rows_shape(self, m: int) -> tuple[int, ...]:
+        return (m,) if self._one else (m, self.n_targets)
+
+    def _buffers(self, m: int, sparse: bool) -> None:
+        """Row buffers for ``m`` rows (kept, and reused for fewer); the
+        weighted residuals' only when weights come (:meth:`select`)."""
+        shape = self._rows_shape(m)
+        self._pred = None if sparse else np.empty(shape, self._dtype)
         self._r = None if self._native else np.empty(shape)
-        self._weighted = np.empty(shape)
         self._z_native = None if self._native else np.empty(shape, self._dtype)
-        self._capacity = m
+        self._weighted = None
+        self._capacity, self._sparse = m, sparse
 
     def select(self, X: Matrix, Y: Float64Array, s: Float64Array | None) -> float:
         """Work on these rows from now on; returns their total weight.
@@ -164,10 +167,11 @@ class RowLeastSquares:
         of zero means that the rows carry no information.
         """
         m = X.shape[0]
-        sparse_change = self._capacity >= 0 and sp.issparse(X) != sp.issparse(self.X)
+        if m > self._capacity or sp.issparse(X) != self._sparse:
+            self._buffers(m, sp.issparse(X))
+        if s is not None and self._weighted is None:
+            self._weighted = np.empty(self._rows_shape(self._capacity))
         self.X, self._XT, self._y = X, X.T, Y
-        if m > self._capacity or sparse_change:
-            self._buffers(m)
         if s is None:
             self._s = None
             self.weight = float(m)

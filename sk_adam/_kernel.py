@@ -15,7 +15,7 @@ sequential reads), and an epoch over a 20,000 x 50 chunk took 1.6 ms against
 read :data:`PREFETCH_AHEAD` rows later (a prefetch hint, which changes no
 value), so that many rows are on their way at once: 0.85 ms.
 
-It computes what :class:`sk_adam._datafit.BatchLeastSquares` followed by
+It computes what :class:`sk_adam._datafit.RowLeastSquares` followed by
 :class:`sk_adam._adam.Adam` computes, batch by batch, in the same order; the
 results agree to round-off (sums are accumulated in another order). numba is
 an optional dependency (the ``fast`` extra): without it, or with the

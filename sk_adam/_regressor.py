@@ -50,9 +50,9 @@ from ._version import __version__
 
 __all__ = ["AdamHistory", "AdamRegressor"]  # AdamHistory: 0.1.0 pickles name it here
 
-#: How many frames lie between a warning issued by ``_fit`` and the line
-#: that called ``fit`` or ``partial_fit``: ``_fit``, the method, ``_atomic``
-#: and ``_fit_context``'s wrappers.
+#: The ``stacklevel`` at which a warning issued in ``_fit`` names the line
+#: that called ``fit`` or ``partial_fit``: above ``_fit`` stand the method,
+#: ``_atomic``'s wrapper and ``_fit_context``'s wrapper.
 _CALLER = 5
 
 
@@ -642,7 +642,7 @@ n_features)
         else:
             run, coords, recorder, precomputed = self._solve(data, rng)
         for message in run.warnings:
-            warnings.warn(message, ConvergenceWarning, stacklevel=_CALLER + 1)
+            warnings.warn(message, ConvergenceWarning, stacklevel=_CALLER)
         self._set_fitted(run, coords, data, recorder, incremental, precomputed)
         self._random = rng  # partial_fit continues the same stream
         return self

@@ -134,6 +134,15 @@ def test_max_iter_warns_and_keeps_best():
     assert est.stop_reason_ == "max_iter"
 
 
+def test_convergence_warnings_name_the_line_that_called_fit():
+    # the solver composes the message; the estimator issues it at its
+    # caller's line, not inside sk_adam or scikit-learn's fit wrapper
+    X, y = _noisy()
+    with pytest.warns(ConvergenceWarning) as record:
+        AdamRegressor(max_iter=7).fit(X, y)
+    assert [w.filename for w in record] == [__file__]
+
+
 def test_stall_rule_can_be_disabled():
     X, y = _noisy()
     with pytest.warns(ConvergenceWarning):
