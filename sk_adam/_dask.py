@@ -21,13 +21,18 @@ Mini-batches
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils import assert_all_finite, check_array
 
 from ._coordinates import Coordinates, Layout, target_scales_from_stats
-from ._datafit import gram_problem
+from ._datafit import GramLeastSquares, gram_problem, shortfall
 from ._epochs import BlockEpochs, MiniBatchEpochs
 from ._statistics import blockwise_gram_stats
 
 __all__ = ["DaskData", "cluster_stats", "is_dask", "predict_dask"]
+
+
+#: The estimator named in messages, as scikit-learn's validation names it.
+_NAME = "AdamRegressor"
 
 
 def is_dask(X) -> bool:
@@ -35,8 +40,19 @@ def is_dask(X) -> bool:
     return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
 
 
+def _checked_dtype(a, name):
+    """``a`` in float32 or float64, or the in-memory check's error."""
+    if a.dtype.kind == "c":  # scikit-learn's message for complex input
+        raise ValueError(f"Complex data not supported\n{a}\n")
+    if a.dtype.kind not in "fiub":
+        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}.")
+    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
+
+
 def _as_dask(X, y, sample_weight):
-    """Lazy, row-aligned dask inputs ``(X, Y, s, one_d)``."""
+    """Lazy, row-aligned dask inputs ``(X, Y, s, one_d)``, checked as far as
+    their shapes and dtypes tell (values are checked by the statistics pass,
+    :func:`cluster_stats`), with the messages of in-memory validation."""
     import dask.array as da
 
     X = da.asarray(X)
@@ -46,16 +62,10 @@ def _as_dask(X, y, sample_weight):
         raise ValueError(
             "X has unknown chunk sizes; call X.compute_chunk_sizes() first."
         )
-    if X.dtype.kind not in "fiub":
-        raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
-    if X.dtype not in (np.float32, np.float64):
-        X = X.astype(np.float64)
-    X = X.rechunk({1: -1})
+    X = _checked_dtype(X, "X").rechunk({1: -1})
     n, d = X.shape
-    if n == 0 or d == 0:
-        raise ValueError(
-            f"Found array with shape {X.shape}; need samples and features."
-        )
+    if n == 0 or d == 0:  # scikit-learn's message, from an empty array
+        check_array(np.empty(X.shape), estimator=_NAME)
     y = da.asarray(y)
     if y.shape[0] != n:
         raise ValueError(
@@ -63,31 +73,59 @@ def _as_dask(X, y, sample_weight):
             f"[{n}, {y.shape[0]}]"
         )
     one_d = y.ndim == 1
-    Y = (y[:, None] if one_d else y).astype(np.float64).rechunk((X.chunks[0], -1))
+    y = _checked_dtype(y, "y")
+    Y = (y[:, None] if one_d else y).rechunk((X.chunks[0], -1))
     if sample_weight is None:
         s = da.ones(n, chunks=(X.chunks[0],))
     else:
-        s = da.asarray(sample_weight).astype(np.float64).rechunk((X.chunks[0],))
+        s = da.asarray(sample_weight)
         if s.shape != (n,):
             raise ValueError(f"sample_weight.shape == {s.shape}, expected ({n},)!")
+        s = _checked_dtype(s, "sample_weight").astype(np.float64)
+        s = s.rechunk((X.chunks[0],))
     return X, Y, s, one_d
 
 
 def _summary(x, y, s, ref=None, yref=None):
-    """Statistics of one block, with counts of the values that are not allowed."""
-    bad = int(x.size - np.count_nonzero(np.isfinite(x)))
-    bad += int(y.size - np.count_nonzero(np.isfinite(y)))
-    negative = int(np.count_nonzero(s < 0)) + int(
-        s.size - np.count_nonzero(np.isfinite(s))
+    """Statistics of one block, with counts of the values that are not
+    allowed: NaN and infinite values of X, y and the weights, and negative
+    weights."""
+    counts = np.array(
+        [
+            np.count_nonzero(np.isnan(x)),
+            np.count_nonzero(np.isinf(x)),
+            np.count_nonzero(np.isnan(y)),
+            np.count_nonzero(np.isinf(y)),
+            np.count_nonzero(np.isnan(s)),
+            np.count_nonzero(np.isinf(s)),
+            np.count_nonzero(s < 0),
+        ]
     )
     with np.errstate(over="ignore", invalid="ignore"):
         # in cache-sized pieces with one reused buffer, as for in-memory data
         stats = blockwise_gram_stats(x, y, s, ref, yref)
-    return stats, bad, negative
+    return stats, counts
+
+
+def _raise_for(counts, dtypes) -> None:
+    """The error in-memory validation gives for the first value not allowed
+    (X, then y, then the weights, of these dtypes), with its very message."""
+    checks = (("X", _NAME), ("y", _NAME), ("sample_weight", None))
+    for i, ((name, estimator), dtype) in enumerate(zip(checks, dtypes, strict=True)):
+        pair = counts[2 * i : 2 * i + 2]
+        for count, value in zip(pair, (np.nan, np.inf), strict=True):
+            if count:
+                assert_all_finite(
+                    np.array([value], dtype=dtype),
+                    input_name=name,
+                    estimator_name=estimator,
+                )
+    if counts[6]:
+        raise ValueError("Negative values in data passed to `sample_weight`.")
 
 
 def _merge(a, b):
-    return a[0].merge(b[0]), a[1] + b[1], a[2] + b[2]
+    return a[0].merge(b[0]), a[1] + b[1]
 
 
 def cluster_stats(X, Y, s, ref=None, yref=None):
@@ -109,19 +147,8 @@ def cluster_stats(X, Y, s, ref=None, yref=None):
             delayed(_merge)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
             for i in range(0, len(parts), 2)
         ]
-    ((stats, bad, negative),) = dask.compute(parts[0])
-    if bad:
-        raise ValueError(
-            f"Input contains NaN or infinity ({bad} values in X or y); remove or "
-            f"impute them first."
-        )
-    if negative:
-        raise ValueError("Negative values in data passed to `sample_weight`.")
-    if not stats.weight > 0:
-        raise ValueError(
-            "sample_weight sums to zero: at least one sample must have a "
-            "positive weight."
-        )
+    ((stats, counts),) = dask.compute(parts[0])
+    _raise_for(counts, (X.dtype, Y.dtype, s.dtype))
     return stats
 
 
@@ -164,17 +191,28 @@ class DaskData:
 
     def stats(self):
         """The merged :class:`GramStats`, divided by the columns' largest
-        magnitudes where squares overflow."""
+        magnitudes where squares overflow; weights whose sum overflows are
+        divided by the largest (they are relative, as in memory)."""
         if self._stats is None:
             import dask.array as da
 
-            X, Y, s = self.X, self.Y, self.s
-            stats = cluster_stats(X, Y, s)
+            X, Y = self.X, self.Y
+            stats = cluster_stats(X, Y, self.s)
+            if not 0 < stats.weight < np.inf:
+                top = float(self.s.max().compute())
+                if top > 0:
+                    self.s = self.s / top
+                    stats = cluster_stats(X, Y, self.s)
+            if not stats.weight > 0:
+                raise ValueError(
+                    "sample_weight sums to zero: at least one sample must have "
+                    "a positive weight."
+                )
             if not stats.finite():  # squares overflow: divide by the largest
                 ref, yref = da.compute(abs(X).max(axis=0), abs(Y).max(axis=0))
                 ref = np.where(ref > 0, ref, 1.0).astype(np.float64)
                 yref = np.where(yref > 0, yref, 1.0).astype(np.float64)
-                stats = cluster_stats(X, Y, s, ref, yref)
+                stats = cluster_stats(X, Y, self.s, ref, yref)
             self._stats = stats
         return self._stats
 
@@ -183,15 +221,28 @@ class DaskData:
         statistics path, whatever ``precompute`` says: ``X`` is never
         gathered)."""
         stats = self.stats()
-        y_offset, y_scale = target_scales_from_stats(stats, layout)
+        with np.errstate(over="ignore", invalid="ignore"):  # the solver reports
+            y_offset, y_scale = target_scales_from_stats(stats, layout)
         problem = gram_problem(stats, y_offset, y_scale, layout, whiten)
         return problem, problem.coords
 
     def coordinates(self, layout: Layout) -> Coordinates:
         stats = self.stats()
-        y_offset, y_scale = target_scales_from_stats(stats, layout)
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # the solver reports
+            y_offset, y_scale = target_scales_from_stats(stats, layout)
             return Coordinates.from_stats(stats, y_offset, y_scale, layout)
+
+    def shortfall(self, coords: Coordinates, problem=None):
+        """As :meth:`sk_adam._data.ArrayData.shortfall`, from the cluster's
+        statistics (no pass over the blocks)."""
+        stats = self.stats()
+        with np.errstate(over="ignore", invalid="ignore"):
+            _, spread = target_scales_from_stats(stats, Layout(True, True))
+        variance = (spread / coords.y_scale) ** 2
+        if problem is None:
+            center = bool(np.any(coords.x_offset))
+            problem = GramLeastSquares.from_stats(stats, coords, center)
+        return shortfall(problem, variance)
 
     def epochs(self, coords, adam, rng, *, size, shuffle) -> BlockEpochs:
         """Mini-batch epochs that stream the row blocks to the client."""
@@ -223,6 +274,8 @@ def _block_loaders(X, Y, s):
 
 
 def _predict_block(x, coef, intercept):
+    # in-memory predict refuses NaN and infinity with this message
+    assert_all_finite(x, input_name="X", estimator_name=_NAME)
     return x @ coef.T + intercept
 
 

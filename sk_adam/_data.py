@@ -15,11 +15,31 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import assert_all_finite
 
-from ._coordinates import Coordinates, Layout
-from ._datafit import least_squares_problem
+from ._coordinates import Coordinates, Layout, target_scales
+from ._datafit import RowLeastSquares, least_squares_problem, shortfall
 from ._epochs import MiniBatchEpochs, Validation
 
-__all__ = ["ArrayData"]
+__all__ = ["ArrayData", "relative_weights"]
+
+
+def relative_weights(s: np.ndarray) -> np.ndarray:
+    """Non-negative finite weights scaled to sum to one.
+
+    Weights are scale-free (a weight of ``c`` counts a row ``c`` times), so
+    weights whose sum overflows (or underflows) are divided by the largest
+    first, and give the same fit as any multiple of them.
+    """
+    with np.errstate(over="ignore"):  # an overflowing sum is rescaled below
+        total = s.sum()
+    if not 0 < total < np.inf and s.size and s.max() > 0:
+        s = s / s.max()
+        total = s.sum()
+    if not total > 0:
+        raise ValueError(
+            "sample_weight sums to zero: at least one sample must have a "
+            "positive weight."
+        )
+    return s / total
 
 
 class ArrayData:
@@ -73,21 +93,24 @@ class ArrayData:
         s = self.s
         n = s.size
         n_val = int(np.ceil(fraction * n))
-        if n_val < 1 or n_val >= n:
+        if n_val < 2 or n_val >= n:
             raise ValueError(
                 f"early_stopping=True with validation_fraction={fraction} and "
                 f"{n} samples leaves {n_val} validation and {n - n_val} "
-                f"training samples; both need at least one. Change "
-                f"validation_fraction or set early_stopping=False."
+                f"training samples; the fit needs at least one, and the "
+                f"validation R^2 at least two. Change validation_fraction or "
+                f"set early_stopping=False."
             )
         held_out = np.zeros(n, dtype=bool)
         held_out[rng.permutation(n)[:n_val]] = True
         train = np.where(held_out, 0.0, s)
         validation = np.where(held_out, s, 0.0)
-        if not (train.sum() > 0 and validation.sum() > 0):
+        if not (train.sum() > 0 and np.count_nonzero(validation) >= 2):
             raise ValueError(
-                "early_stopping=True: all the weight fell on one side of the "
-                "validation split; change random_state or validation_fraction."
+                "early_stopping=True: fewer than two held-out rows or no "
+                "training row has a positive weight, so the validation R^2 or "
+                "the fit is undefined; change random_state or "
+                "validation_fraction."
             )
         return (
             ArrayData(self.X, self.Y, train / train.sum(), one_d=self.one_d),
@@ -119,6 +142,23 @@ class ArrayData:
         """``coords`` with the columns constant so far set free where these
         rows vary (streams)."""
         return coords.with_new_variation(self.X, self.s)
+
+    def shortfall(self, coords: Coordinates, problem=None):
+        """``params -> float`` for the solver: at least how far short of the
+        least-squares R^2 the fit at ``params`` is (on these rows). Built
+        when asked: ``problem`` (the run's full-batch problem) or a pass
+        over the rows per conjugate-gradient step."""
+        _, spread = target_scales(self.Y, self.s, Layout(True, True))
+        variance = (spread / coords.y_scale) ** 2
+
+        def short(params):
+            full = problem
+            if full is None:
+                Y_work = (self.Y - coords.y_offset) / coords.y_scale
+                full = RowLeastSquares.full_batch(self.X, Y_work, self.s, coords)
+            return shortfall(full, variance)(params)
+
+        return short
 
     def by_rows(self) -> ArrayData:
         """These rows with row access, for mini-batches: CSC input becomes

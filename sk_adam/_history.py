@@ -126,6 +126,9 @@ class Recorder:
         new = AdamHistory(m_hat, v_hat, step, coef, intercept)
         if previous is None:
             return new
+        # the target axis follows the latest call's y, as coef_ does: a fit
+        # on y of shape (n, 1) continued by partial_fit on y of shape (n,)
+        previous = _with_target_axis(previous, not one_d)
         if previous._pieces[0][2].shape[1] == step.shape[1] - 1:
             # partial_fit after a standardized fit made the intercept a
             # parameter: it had no moments and no steps before (once a stream)
@@ -133,9 +136,20 @@ class Recorder:
             pad = [(0, 0)] * step.ndim
             pad[1] = (0, 1)
             previous = AdamHistory(*(np.pad(a, pad) for a in old[:3]), *old[3:])
-        if all(  # every piece has the same shapes past the iteration axis
-            a.shape[1:] == b.shape[1:]
-            for a, b in zip(previous._pieces[0], new._pieces[0], strict=True)
-        ):
-            return previous._then(new)
-        return new
+        return previous._then(new)
+
+
+def _with_target_axis(history: AdamHistory, target_axis: bool) -> AdamHistory:
+    """``history`` of one target with its target axis added or dropped."""
+    has_axis = history._pieces[0][3].ndim == 3  # coef: (n_iter, k, d)
+    if has_axis == target_axis:
+        return history
+    m_hat, v_hat, step, coef, intercept = history._columns()
+    if target_axis:
+        return AdamHistory(
+            m_hat[..., None], v_hat[..., None], step[..., None],
+            coef[:, None], intercept[:, None],
+        )  # fmt: skip
+    return AdamHistory(
+        m_hat[..., 0], v_hat[..., 0], step[..., 0], coef[:, 0], intercept[:, 0]
+    )

@@ -13,15 +13,18 @@ sets every fitted attribute.
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
+import weakref
 from dataclasses import fields
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import (
@@ -33,7 +36,7 @@ from sklearn.utils.validation import (
 from ._adam import Adam, AdamState
 from ._coordinates import Coordinates, Layout
 from ._dask import DaskData, is_dask, predict_dask
-from ._data import ArrayData
+from ._data import ArrayData, relative_weights
 from ._datafit import GramLeastSquares
 from ._epochs import FullBatchStep
 from ._history import AdamHistory, Recorder
@@ -52,13 +55,32 @@ __all__ = ["AdamHistory", "AdamRegressor"]  # AdamHistory: 0.1.0 pickles name it
 
 #: The ``stacklevel`` at which a warning issued in ``_fit`` names the line
 #: that called ``fit`` or ``partial_fit``: above ``_fit`` stand the method,
-#: ``_atomic``'s wrapper and ``_fit_context``'s wrapper.
-_CALLER = 5
+#: ``_atomic``'s wrapper and ``_restoring``, and ``_fit_context``'s wrapper.
+_CALLER = 6
+
+
+#: One lock per estimator instance (weakly held: it goes with the instance),
+#: so that calls on one instance from several threads run one at a time.
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_of(est) -> threading.RLock:
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(est)
+        if lock is None:
+            lock = _LOCKS[est] = threading.RLock()
+        return lock
 
 
 def _atomic(method):
-    """Leave the estimator as it was if ``method`` raises, even on
-    KeyboardInterrupt: fitted state is never half-updated.
+    """Run ``method`` alone on its instance, and leave the estimator as it was
+    if it raises, even on KeyboardInterrupt: fitted state is never
+    half-updated.
+
+    Calls on one instance from several threads (a stream fed by workers)
+    are serialized: each ``partial_fit`` continues where the previous one
+    left, and none is lost.
 
     Fitted attributes are only ever replaced, never modified in place, so a
     shallow copy of the instance's attributes is a snapshot. The one object
@@ -70,21 +92,27 @@ def _atomic(method):
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        saved = dict(self.__dict__)
-        random = saved.get("_random")
-        if not (self.shuffle or self.early_stopping):
-            random = None  # not drawn from: nothing to put back
-        random_state = None if random is None else random.get_state()
-        try:
-            return method(self, *args, **kwargs)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            if random is not None:
-                random.set_state(random_state)
-            raise
+        with _lock_of(self):
+            return _restoring(method, self, *args, **kwargs)
 
     return wrapper
+
+
+def _restoring(method, self, *args, **kwargs):
+    """``method(self, ...)``, with the instance put back if it raises."""
+    saved = dict(self.__dict__)
+    random = saved.get("_random")
+    if not (self.shuffle or self.early_stopping):
+        random = None  # not drawn from: nothing to put back
+    random_state = None if random is None else random.get_state()
+    try:
+        return method(self, *args, **kwargs)
+    except BaseException:
+        self.__dict__.clear()
+        self.__dict__.update(saved)
+        if random is not None:
+            random.set_state(random_state)
+        raise
 
 
 class AdamRegressor(RegressorMixin, BaseEstimator):
@@ -524,6 +552,12 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
 
     def __setstate__(self, state):
         saved = state.get("_sk_adam_version")
+        if saved is not None and not isinstance(saved, str):
+            raise ValueError(
+                f"This model's saved state gives {saved!r} as the sk-adam "
+                f"version that wrote it, which is not a version: the file is "
+                f"damaged or was not written by sk-adam. Refit the model."
+            )
         if saved is not None and saved != __version__:
             if saved.split(".")[0] != __version__.split(".")[0]:
                 raise ValueError(
@@ -656,6 +690,7 @@ n_features)
                 "early_stopping=False, or use fit."
             )
         if incremental:
+            self._check_stream_params()
             return
         if self.early_stopping and is_dask(X):
             raise ValueError(
@@ -667,6 +702,39 @@ n_features)
                 "whiten=True needs full-batch statistics; mini-batches "
                 f"(batch_size={self.batch_size}) run on the features. Set "
                 "batch_size=None, or whiten='auto' or False."
+            )
+
+    def _check_stream_params(self):
+        """partial_fit continues the working coordinates that the model's
+        first call fixed (fit, or a first partial_fit): the parameters they
+        were made with may not change in between, and a stream cannot
+        whiten."""
+        fixed = getattr(self, "_fixed_params", None)  # None before 0.1.1
+        whitened = getattr(self, "whitened_", False)
+        changed = {} if fixed is None else {
+            name: value for name, value in fixed.items()
+            if getattr(self, name) != value
+        }  # fmt: skip
+        if changed:
+            then = ", ".join(f"{name}={value}" for name, value in changed.items())
+            now = ", ".join(f"{name}={getattr(self, name)!r}" for name in changed)
+            raise ValueError(
+                f"partial_fit continues the working coordinates fixed by this "
+                f"model's first fit, made with {then}; they are now {now}. Set "
+                f"them back with set_params to continue, or call fit to start "
+                f"anew."
+            )
+        if whitened and self.whiten is False:
+            raise ValueError(
+                "partial_fit continues the whitened coordinates of the previous "
+                "fit; whiten=False asks for one coordinate per feature. Set "
+                "whiten='auto' or True to continue, or call fit to start anew."
+            )
+        if self.whiten is True and not whitened:
+            raise ValueError(
+                "whiten=True needs full-batch statistics; partial_fit runs on "
+                "the features (it continues whitened coordinates only after a "
+                "whitened fit). Set whiten='auto' or False, or use fit."
             )
 
     def _training_data(self, X, y, sample_weight, incremental, first):
@@ -729,6 +797,8 @@ n_features)
         if held_out is not None:
             validation = held_out.validation(coords, self.fit_intercept)
         recorder = self._recorder(coords)
+        # early stopping stops on held-out rows by design: no training check
+        short = None if validation is not None else data.shortfall(coords, problem)
         run = solve(
             epoch,
             params,
@@ -737,6 +807,7 @@ n_features)
             y_scale=coords.y_scale,
             validation=validation,
             callback=recorder,
+            shortfall=short,
         )
         return run, coords, recorder, isinstance(problem, GramLeastSquares)
 
@@ -784,6 +855,10 @@ n_features)
         # a dict of arrays (not the dataclass), so that a saved model holds
         # only plain types next to the estimator (skops trusts those)
         self._coords = {f.name: getattr(coords, f.name) for f in fields(coords)}
+        self._fixed_params = {
+            "fit_intercept": self.fit_intercept,
+            "standardize": self.standardize,
+        }
         self.t_ = int(run.state.t)
         self.moment1_ = run.state.moment1.copy()
         self.moment2_ = run.state.moment2.copy()
@@ -809,6 +884,8 @@ n_features)
     # -- helpers -----------------------------------------------------------
 
     def _validate_xy(self, X, y, sample_weight, reset, finite_X=True):
+        if sp.issparse(y):  # LinearRegression's error for a sparse target
+            check_array(y, accept_sparse=False, ensure_2d=False, input_name="y")
         X, y = validate_data(
             self,
             X,
@@ -826,13 +903,7 @@ n_features)
         s = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
-        total = s.sum()
-        if not total > 0:
-            raise ValueError(
-                "sample_weight sums to zero: at least one sample must have a "
-                "positive weight."
-            )
-        return X, Y, s / total, y.ndim == 1
+        return X, Y, relative_weights(s), y.ndim == 1
 
     def _initial_params(self, coords, n_targets):
         if not (self.warm_start and hasattr(self, "coef_")):

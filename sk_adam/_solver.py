@@ -46,6 +46,15 @@ __all__ = [
 #: is Adam circling the minimum, which a smaller learning rate cures; below
 #: it the MSE is flat and the fit has converged (see ``stall_decays``).
 CIRCLING_RTOL = 1e-8
+#: Changes of the criterion below this fraction of its starting value are
+#: round-off (the statistics path evaluates the MSE to about 1e-16 of the
+#: targets' second moment): an exact fit, whose best MSE sits at that level
+#: (and may read a tiny negative number), counts as stalled there.
+ROUNDOFF_RTOL = 1e-15
+#: A fit that stalls while its MSE is still above the least-squares minimum
+#: by more than this fraction of the targets' variance (its R^2 that much
+#: short) warns: the stall rule fired on slow progress, not at the optimum.
+SHORTFALL_WARN = 1e-5
 
 
 def stall_window(n_iter_no_change, batched: bool) -> int | None:
@@ -172,6 +181,7 @@ class _Progress:
             self.scores.pop()  # the starting point's score is not an iteration's
         self.best_params, self.best_state = params.copy(), state.copy()
         self.best_iter = 0
+        self.floor = None  # the criterion's round-off, from its first value
         self.window_start = 0  # the window starts afresh after a decay
 
     def _criterion(self, train_mse, params):
@@ -185,6 +195,9 @@ class _Progress:
     def record(self, t, current, params, state) -> None:
         """Iteration ``t`` left the (finite) training MSE ``current``."""
         value = self._criterion(current, params)
+        if self.floor is None:
+            first = self.best[0] if np.isfinite(self.best[0]) else value
+            self.floor = ROUNDOFF_RTOL * abs(first)
         self.value.append(value)
         self.best.append(min(value, self.best[t - 1]))
         if value < self.best[t - 1]:
@@ -198,7 +211,8 @@ class _Progress:
         window, best = self.settings.window, self.best
         if window is None or t - window < self.window_start:
             return None
-        if best[t - window] - best[t] > self.settings.stall_tol * best[t]:
+        level = max(abs(best[t]), self.floor)
+        if best[t - window] - best[t] > self.settings.stall_tol * level:
             return None
         rise = max(self.value[t - window + 1 : t + 1]) - best[t]
         return "circling" if rise > CIRCLING_RTOL * abs(best[t]) else "flat"
@@ -219,6 +233,7 @@ def solve(
     y_scale: np.ndarray,
     validation: Callable | None = None,
     callback: Callable | None = None,
+    shortfall: Callable | None = None,
 ) -> Run:
     """Iterate ``epoch.run`` until a stopping rule fires.
 
@@ -240,6 +255,11 @@ def solve(
         the stall rule and the best iterate then follow its MSE.
     callback : callable, optional
         ``callback(params, state, rate)`` after every iteration.
+    shortfall : callable, optional
+        ``shortfall(params)``: how far the training MSE at ``params`` lies
+        above the least-squares minimum, as a fraction of the targets'
+        variance (a lower bound). Asked of the kept iterate when the stall
+        rule ended the run: above :data:`SHORTFALL_WARN` the run warns.
     """
     units = _Units(y_scale)
     allowed = settings.stall_decays if validation is None else 0
@@ -255,14 +275,34 @@ def solve(
         )
     progress = _Progress(settings, units, validation, params, state, start)
     reason, t = _iterate(epoch, params, state, settings, decay, progress, callback)
-    return _result(params, state, settings, decay, progress, reason, t)
+    run = _result(params, state, settings, decay, progress, reason, t)
+    if reason == "stall" and shortfall is not None:
+        short = shortfall(run.params)
+        if short > SHORTFALL_WARN:
+            run.warnings += (_stalled_short(settings, short),)
+    return run
+
+
+def _stalled_short(settings, short) -> str:
+    return (
+        f"Adam stopped by the stall rule (the best MSE improved by at most "
+        f"stall_tol={settings.stall_tol} over n_iter_no_change="
+        f"{settings.window} iterations) while its R^2 is still at least "
+        f"{short:.2g} short of the least-squares fit: progress was slow, not "
+        f"finished. Raise n_iter_no_change or lower stall_tol; with "
+        f"mini-batches also a smaller batch_size or more stall_decays; or fit "
+        f"in full batch (batch_size=None), which converges further."
+    )
 
 
 def _iterate(epoch, params, state, settings, decay, progress, callback):
     """The loop of :func:`solve`; returns the rule that ended it and the
     last iteration."""
     reason, t = "max_iter", 0
-    tol = settings.tol / progress.units.unit / progress.units.unit  # may be 0
+    # tol=0 switches the rule off: a fit from statistics can report an MSE a
+    # round-off below zero, which must not count as "below 0"
+    use_tol = settings.tol > 0
+    tol = settings.tol / progress.units.unit / progress.units.unit
     clock = time.perf_counter()
     # non-finite values are detected below; numpy need not warn about them
     with np.errstate(over="ignore", invalid="ignore"):
@@ -277,7 +317,7 @@ def _iterate(epoch, params, state, settings, decay, progress, callback):
             if settings.verbose:
                 mse = progress.units.to_data(current)
                 _report(t, mse, time.perf_counter() - clock)
-            if current < tol:
+            if use_tol and current < tol:
                 return "tol", t
             stall = progress.stalled(t)
             if stall == "circling" and decay.decay():

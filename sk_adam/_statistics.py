@@ -41,6 +41,12 @@ Matrix = Array | sp.sparray | sp.spmatrix
 
 #: Upper bound on the float64 row block used when reducing over ``X``.
 _BLOCK_BYTES = 2 * 2**20
+#: Magnitudes outside ``[_TINY, _HUGE]`` are rescaled (divided by the
+#: column's largest magnitude) before they are squared: their squares would
+#: underflow into subnormal numbers (losing digits, then reading 0) or
+#: overflow.
+_TINY = 1e-140
+_HUGE = 1e140
 #: A column whose spread is below this fraction of its mean is constant.
 _CONSTANT_RTOL = 1e3 * np.finfo(np.float64).eps
 #: Largest (mean / std)^2 for which the sparse Gram matrix may be centred by
@@ -111,19 +117,24 @@ def column_stats(
     -----
     The spread is computed from centred values (two passes), never as
     ``E[x^2] - E[x]^2``, which cancels catastrophically for columns such as
-    years or large offsets with a small spread. Where squares overflow, the
+    years or large offsets with a small spread. Where squares overflow or
+    underflow (values beyond ``1e140`` or, varying, below ``1e-140``), the
     values are divided by the column's largest magnitude first.
     """
     if sp.issparse(X):
         offset, spread = _sparse_column_stats(X, s, center)
     else:
         offset = _dense_mean(X, s) if center else np.zeros(X.shape[1])
-        with np.errstate(over="ignore", invalid="ignore"):
-            # squares that overflow are retried below, divided by the maximum
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            # squares that overflow or underflow are retried below, divided
+            # by the maximum
             spread = _dense_spread(X, s, offset, ref=None)
-        if not np.all(np.isfinite(spread)):
+        if not np.all(np.isfinite(spread) & ((spread == 0) | (spread > _TINY))):
+            spread = _dense_spread(X, s, offset, ref=_reference(_dense_maxabs(X)))
+        elif np.any(spread == 0):  # constant, or varying below 1e-140?
             ref = _dense_maxabs(X)
-            spread = _dense_spread(X, s, offset, ref=np.where(ref > 0, ref, 1.0))
+            if np.any((ref > 0) & (ref < _TINY)):
+                spread = _dense_spread(X, s, offset, ref=_reference(ref))
     varying = is_varying(spread, offset)
     return offset, np.where(varying, spread, 1.0), varying
 
@@ -311,8 +322,10 @@ class GramStats:
         if weight == 0 or n == 0:
             return stats
         block = np.empty((n, d)) if out is None else out[:n]
-        if sp.issparse(X):
-            X.toarray(out=block)
+        if sp.issparse(X) and X.dtype == np.float64:
+            X.toarray(out=block)  # scipy writes only into its own dtype
+        elif sp.issparse(X):
+            block[...] = X.toarray()
         else:
             block[...] = X
         y_block = np.array(Y, dtype=np.float64)
@@ -360,6 +373,12 @@ class GramStats:
             np.all(np.isfinite(np.diag(self.xx))) and np.all(np.isfinite(self.yy))
         )
 
+    def tiny(self) -> bool:
+        """Whether a spread may have underflowed (a root mean square below
+        ``1e-140``, zero included): the caller then looks at magnitudes."""
+        second = np.r_[np.diag(self.xx), self.yy] / max(self.weight, 1e-300)
+        return bool(np.any(second < _TINY * _TINY))
+
 
 def gram_stats(X: Matrix, Y: Float64Array, s: Float64Array) -> GramStats:
     """:class:`GramStats` of in-memory data, one row block at a time.
@@ -369,18 +388,24 @@ def gram_stats(X: Matrix, Y: Float64Array, s: Float64Array) -> GramStats:
     the values are divided by each column's largest magnitude and the pass is
     repeated.
     """
-    if sp.issparse(X):
-        sparse = _sparse_gram_stats(X, Y, s)
-        if sparse is not None:
-            return sparse
-    stats = blockwise_gram_stats(X, Y, s)
-    if not stats.finite():
-        ref = _maxabs(X)
-        yref = np.max(np.abs(Y), axis=0)
-        stats = blockwise_gram_stats(
-            X, Y, s, np.where(ref > 0, ref, 1.0), np.where(yref > 0, yref, 1.0)
-        )
-    return stats
+    stats = _sparse_gram_stats(X, Y, s) if sp.issparse(X) else None
+    if stats is None:
+        stats = blockwise_gram_stats(X, Y, s)
+    if stats.finite() and not stats.tiny():
+        return stats
+    ref, yref = _maxabs(X), np.max(np.abs(Y), axis=0)
+    if stats.finite() and not (_out_of_range(ref) or _out_of_range(yref)):
+        return stats  # columns that are zero or constant, not tiny
+    return blockwise_gram_stats(X, Y, s, _reference(ref), _reference(yref))
+
+
+def _reference(maxabs):
+    """What to divide each column by: its largest magnitude (1 if zero)."""
+    return np.where(maxabs > 0, maxabs, 1.0)
+
+
+def _out_of_range(maxabs) -> bool:
+    return bool(np.any((maxabs > _HUGE) | ((maxabs > 0) & (maxabs < _TINY))))
 
 
 def blockwise_gram_stats(X, Y, s, ref=None, yref=None):

@@ -8,7 +8,10 @@ attributes so that they can be restyled or tested.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["AdamHistoryDisplay", "CoefficientPathDisplay"]
 
@@ -27,6 +30,19 @@ def _pyplot():
 def _target_slice(array, target):
     """Select one target of a history array that has a target axis."""
     return array[:, :, target] if array.ndim == 3 else array
+
+
+def _checked_target(estimator, target):
+    """``target`` after checking that ``estimator`` is fitted and has it."""
+    check_is_fitted(estimator)
+    coef = np.asarray(estimator.coef_)
+    n_targets = 1 if coef.ndim == 1 else coef.shape[0]
+    if not (isinstance(target, Integral) and 0 <= target < n_targets):
+        raise ValueError(
+            f"target={target!r} is not a target of this fit: it has "
+            f"{n_targets} target(s), numbered from 0."
+        )
+    return int(target)
 
 
 def _feature_names(estimator):
@@ -117,6 +133,7 @@ class AdamHistoryDisplay:
         -------
         display : AdamHistoryDisplay
         """
+        target = _checked_target(estimator, target)
         return cls(
             loss_curve=estimator.loss_curve_,
             tol=estimator.tol,
@@ -238,6 +255,7 @@ class CoefficientPathDisplay:
         -------
         display : CoefficientPathDisplay
         """
+        target = _checked_target(estimator, target)
         history = getattr(estimator, "history_", None)
         if history is None:
             raise ValueError(
