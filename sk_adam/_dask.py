@@ -26,7 +26,7 @@ from sklearn.utils import assert_all_finite, check_array
 from ._coordinates import Coordinates, Layout, target_scales_from_stats
 from ._datafit import GramLeastSquares, gram_problem, shortfall
 from ._epochs import BlockEpochs, MiniBatchEpochs
-from ._statistics import blockwise_gram_stats
+from ._statistics import blockwise_gram_stats, out_of_range, reference
 
 __all__ = ["DaskData", "cluster_stats", "is_dask", "predict_dask"]
 
@@ -99,6 +99,7 @@ def _summary(x, y, s, ref=None, yref=None):
             np.count_nonzero(np.isnan(s)),
             np.count_nonzero(np.isinf(s)),
             np.count_nonzero(s < 0),
+            np.count_nonzero(s),
         ]
     )
     with np.errstate(over="ignore", invalid="ignore"):
@@ -120,12 +121,15 @@ def _raise_for(counts, dtypes) -> None:
                     input_name=name,
                     estimator_name=estimator,
                 )
+    if not counts[7]:  # scikit-learn's check of the weights, in its order
+        raise ValueError("Sample weights must contain at least one non-zero number.")
     if counts[6]:
         raise ValueError("Negative values in data passed to `sample_weight`.")
 
 
 def _merge(a, b):
-    return a[0].merge(b[0]), a[1] + b[1]
+    with np.errstate(over="ignore", invalid="ignore"):  # reported by the caller
+        return a[0].merge(b[0]), a[1] + b[1]
 
 
 def cluster_stats(X, Y, s, ref=None, yref=None):
@@ -208,11 +212,14 @@ class DaskData:
                     "sample_weight sums to zero: at least one sample must have "
                     "a positive weight."
                 )
-            if not stats.finite():  # squares overflow: divide by the largest
+            if not stats.finite() or stats.tiny():
+                # squares overflow or underflow: divide by the largest
+                # magnitudes (as gram_stats does in memory)
                 ref, yref = da.compute(abs(X).max(axis=0), abs(Y).max(axis=0))
-                ref = np.where(ref > 0, ref, 1.0).astype(np.float64)
-                yref = np.where(yref > 0, yref, 1.0).astype(np.float64)
-                stats = cluster_stats(X, Y, self.s, ref, yref)
+                ref = np.asarray(ref, dtype=np.float64)
+                yref = np.asarray(yref, dtype=np.float64)
+                if not stats.finite() or out_of_range(ref) or out_of_range(yref):
+                    stats = cluster_stats(X, Y, self.s, reference(ref), reference(yref))
             self._stats = stats
         return self._stats
 

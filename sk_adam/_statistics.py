@@ -31,6 +31,8 @@ __all__ = [
     "column_stats",
     "gram_stats",
     "is_varying",
+    "out_of_range",
+    "reference",
     "spread_around",
     "target_stats",
 ]
@@ -130,11 +132,11 @@ def column_stats(
             # by the maximum
             spread = _dense_spread(X, s, offset, ref=None)
         if not np.all(np.isfinite(spread) & ((spread == 0) | (spread > _TINY))):
-            spread = _dense_spread(X, s, offset, ref=_reference(_dense_maxabs(X)))
+            spread = _dense_spread(X, s, offset, ref=reference(_dense_maxabs(X)))
         elif np.any(spread == 0):  # constant, or varying below 1e-140?
             ref = _dense_maxabs(X)
             if np.any((ref > 0) & (ref < _TINY)):
-                spread = _dense_spread(X, s, offset, ref=_reference(ref))
+                spread = _dense_spread(X, s, offset, ref=reference(ref))
     varying = is_varying(spread, offset)
     return offset, np.where(varying, spread, 1.0), varying
 
@@ -394,17 +396,18 @@ def gram_stats(X: Matrix, Y: Float64Array, s: Float64Array) -> GramStats:
     if stats.finite() and not stats.tiny():
         return stats
     ref, yref = _maxabs(X), np.max(np.abs(Y), axis=0)
-    if stats.finite() and not (_out_of_range(ref) or _out_of_range(yref)):
+    if stats.finite() and not (out_of_range(ref) or out_of_range(yref)):
         return stats  # columns that are zero or constant, not tiny
-    return blockwise_gram_stats(X, Y, s, _reference(ref), _reference(yref))
+    return blockwise_gram_stats(X, Y, s, reference(ref), reference(yref))
 
 
-def _reference(maxabs):
+def reference(maxabs):
     """What to divide each column by: its largest magnitude (1 if zero)."""
     return np.where(maxabs > 0, maxabs, 1.0)
 
 
-def _out_of_range(maxabs) -> bool:
+def out_of_range(maxabs) -> bool:
+    """Whether a column's largest magnitude calls for :func:`reference`."""
     return bool(np.any((maxabs > _HUGE) | ((maxabs > 0) & (maxabs < _TINY))))
 
 
