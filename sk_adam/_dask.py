@@ -40,12 +40,12 @@ def is_dask(X) -> bool:
     return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
 
 
-def _checked_dtype(a, name):
+def _checked_dtype(a):
     """``a`` in float32 or float64, or the in-memory check's error."""
     if a.dtype.kind == "c":  # scikit-learn's message for complex input
         raise ValueError(f"Complex data not supported\n{a}\n")
-    if a.dtype.kind not in "fiub":
-        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}.")
+    # other dtypes (objects, strings) convert as in memory: what cannot
+    # be converted raises numpy's own error when the blocks are computed
     return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
 
 
@@ -62,7 +62,7 @@ def _as_dask(X, y, sample_weight):
         raise ValueError(
             "X has unknown chunk sizes; call X.compute_chunk_sizes() first."
         )
-    X = _checked_dtype(X, "X").rechunk({1: -1})
+    X = _checked_dtype(X).rechunk({1: -1})
     n, d = X.shape
     if n == 0 or d == 0:  # scikit-learn's message, from an empty array
         check_array(np.empty(X.shape), estimator=_NAME)
@@ -73,15 +73,16 @@ def _as_dask(X, y, sample_weight):
             f"[{n}, {y.shape[0]}]"
         )
     one_d = y.ndim == 1
-    y = _checked_dtype(y, "y")
+    y = _checked_dtype(y)
     Y = (y[:, None] if one_d else y).rechunk((X.chunks[0], -1))
-    if sample_weight is None:
-        s = da.ones(n, chunks=(X.chunks[0],))
+    if sample_weight is None or np.ndim(sample_weight) == 0:  # as in memory
+        weight = 1.0 if sample_weight is None else float(sample_weight)
+        s = da.full(n, weight, chunks=(X.chunks[0],))
     else:
         s = da.asarray(sample_weight)
         if s.shape != (n,):
             raise ValueError(f"sample_weight.shape == {s.shape}, expected ({n},)!")
-        s = _checked_dtype(s, "sample_weight").astype(np.float64)
+        s = _checked_dtype(s).astype(np.float64)
         s = s.rechunk((X.chunks[0],))
     return X, Y, s, one_d
 

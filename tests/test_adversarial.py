@@ -59,7 +59,10 @@ def _params(path):
 
 
 def _dask(a):
-    return None if a is None else da.from_array(np.asarray(a), chunks=20)
+    if a is None:
+        return None
+    a = np.asarray(a)
+    return da.from_array(a, chunks=20 if a.ndim else ())
 
 
 def _run(path, monkeypatch, X, y, sample_weight=None, **params):
@@ -85,7 +88,11 @@ def _with(i, j, value, a):
 
 
 ONES = np.ones(N)
+STRINGS = pd.DataFrame(X0, columns=list("abcd")).assign(
+    e=pd.Categorical(RNG.choice(["u", "v"], N))
+)
 HOSTILE = {
+    "categorical strings in X": (STRINGS, Y0, None),
     "NaN in X": (_with(3, 1, np.nan, X0), Y0, None),
     "inf in X": (_with(7, 2, np.inf, X0), Y0, None),
     "NaN in y": (X0, _with(5, 0, np.nan, Y0), None),
@@ -130,7 +137,8 @@ def test_failed_call_leaves_a_fitted_estimator_as_it_was(case, method):
     est = AdamRegressor(batch_size=16, random_state=0).fit(X0, Y0)
     before = pickle.dumps(est)
     with pytest.raises((ValueError, TypeError)), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        # (a frame after arrays: scikit-learn's feature-name warning)
+        warnings.simplefilter("ignore")
         getattr(est, method)(X, y, sample_weight=sw)
     assert pickle.dumps(est) == before
 
@@ -252,6 +260,15 @@ def test_weights_whose_sum_overflows_are_relative(path, monkeypatch):
         big = _run(path, monkeypatch, X0, Y0, sw)
         small = _run(path, monkeypatch, X0, Y0, sw / 1e308)
     assert_allclose(big.coef_, small.coef_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("path", ["gram", "products", "dask", "minibatch-numpy"])
+def test_a_scalar_weight_is_every_row_weighted_alike(path, monkeypatch):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scalar = _run(path, monkeypatch, X0, Y0, 2.5)
+        plain = _run(path, monkeypatch, X0, Y0)
+    assert_allclose(scalar.coef_, plain.coef_, rtol=1e-10)
 
 
 @pytest.mark.parametrize(
