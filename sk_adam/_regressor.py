@@ -46,6 +46,7 @@ from ._solver import (
     Run,
     SolverSettings,
     run_epoch,
+    shortfall_tolerance,
     solve,
     stall_window,
 )
@@ -221,6 +222,14 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
     stall_tol : float >= 0, default=1e-10
         Relative improvement of the best MSE over ``n_iter_no_change``
         iterations below which the fit is considered stalled (see above).
+        A stall is slow progress, not proof of the optimum: when the stall
+        rule ends a fit, a few conjugate-gradient steps bound from below how
+        far the kept coefficients' R^2 is from least squares (on the
+        training data, in full batch), and a
+        :class:`~sklearn.exceptions.ConvergenceWarning` with the remedy is
+        raised when it is more than 1e-5 short (1e-4 with mini-batches,
+        whose noise settles a little above the optimum). Not checked with
+        ``early_stopping``, which stops on held-out rows by design.
 
     stall_decays : int >= 0, default=3
         How many times a stall may divide the learning rate by 10 instead of
@@ -446,7 +455,14 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
     sets it free, scaled by its spread there. A first chunk with a much
     smaller spread than the rest makes the later steps badly scaled: give
     the first call a representative sample, or scale the data yourself and
-    use ``standardize=False``.
+    use ``standardize=False``. The parameters those coordinates were made
+    with (``fit_intercept``, ``standardize``, and ``whiten`` for whitened
+    ones) cannot change between calls: ``partial_fit`` refuses, and ``fit``
+    starts anew.
+
+    **Threads and failures.** Calls on one instance from several threads
+    run one at a time (a stream fed by workers loses no update); a call
+    that raises, or is interrupted, leaves the estimator as it was.
 
     See Also
     --------
@@ -756,14 +772,16 @@ n_features)
         return ArrayData(X, Y, s, one_d=one_d, finite_checked=first)
 
     def _settings(self) -> SolverSettings:
+        batched = self.batch_size is not None
         return SolverSettings(
             alpha=self.alpha,
             max_iter=self.max_iter,
             tol=self.tol,
-            window=stall_window(self.n_iter_no_change, self.batch_size is not None),
+            window=stall_window(self.n_iter_no_change, batched),
             stall_tol=self.stall_tol,
             stall_decays=self.stall_decays,
             verbose=self.verbose,
+            shortfall_tol=shortfall_tolerance(batched),
         )
 
     def _recorder(self, coords):

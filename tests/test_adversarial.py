@@ -111,7 +111,7 @@ NOT_A_CASE = {("short y", "partial_fit-later")}
 
 def _error(path, monkeypatch, X, y, sw):
     with pytest.raises(Exception) as info, warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore")  # (scikit-learn's feature-name warning)
         _run(path, monkeypatch, X, y, sw)
     return type(info.value), str(info.value).split("\n")[0]
 
@@ -345,7 +345,7 @@ def test_sparse_target_gets_the_dense_data_error():
 
 @pytest.mark.parametrize(
     "params",
-    [{"batch_size": 5000}, {"alpha": 1e-300}, {"batch_size": 32, "random_state": 0}],
+    [{"batch_size": 5000}, {"alpha": 1e-300}, {"batch_size": 8, "random_state": 0}],
 )
 def test_a_stall_far_from_the_optimum_warns(params):
     X = RNG.randn(2000, 4)
@@ -353,14 +353,19 @@ def test_a_stall_far_from_the_optimum_warns(params):
     with pytest.warns(ConvergenceWarning, match="short of the least-squares"):
         est = AdamRegressor(**params, stall_decays=0).fit(X, y)
     gap = LinearRegression().fit(X, y).score(X, y) - est.score(X, y)
-    assert gap > 1e-5 and est.stop_reason_ == "stall"
+    assert gap > 1e-4 and est.stop_reason_ == "stall"
 
 
-def test_a_converged_stall_does_not_warn():
+@pytest.mark.parametrize("params", [{}, {"batch_size": 256, "random_state": 0}])
+def test_a_converged_stall_does_not_warn(params):
+    # full batch ends at round-off; mini-batches within 1e-4 of R^2
+    X = RNG.randn(2000, 4)
+    y = X @ W0 + 0.1 * RNG.randn(2000)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        est = AdamRegressor().fit(X0, Y0)
+        est = AdamRegressor(**params).fit(X, y)
     assert est.stop_reason_ == "stall"
+    assert LinearRegression().fit(X, y).score(X, y) - est.score(X, y) < 1e-4
 
 
 def test_displays_check_the_estimator_and_target():
