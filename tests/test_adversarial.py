@@ -151,6 +151,8 @@ def _containers():
     )
     ints["x"] = X0[:, 0]
     yi = ints["i"].to_numpy(float) - 2 * ints["b"].to_numpy(float) + ints["x"]
+    cats = df.assign(c=pd.Categorical(RNG.choice([1.0, 2.0, 5.0], N)))
+    yc = X0 @ W0 + 0.5 * cats["c"].to_numpy(float) + 0.1 * RNG.randn(N)
     return {
         "C float64": (np.ascontiguousarray(X0), Y0),
         "F float64": (np.asfortranarray(X0), Y0),
@@ -167,6 +169,7 @@ def _containers():
         "DataFrame": (df, pd.Series(Y0)),
         "DataFrame Float64": (df_nullable, Y0),
         "DataFrame Int64 and bool": (ints, yi + 0.1 * RNG.randn(N)),
+        "DataFrame categorical numbers": (cats, yc),
         "2-D y (n, 1)": (X0, Y0[:, None]),
         "two targets": (X0, np.c_[Y0, -Y0 + X0[:, 0]]),
         "X * 1e-200": (X0 * 1e-200, Y0),
