@@ -152,10 +152,10 @@ class ArrayData:
         variance = (spread / coords.y_scale) ** 2
 
         def short(params):
-            full = problem
-            if full is None:
-                Y_work = (self.Y - coords.y_offset) / coords.y_scale
-                full = RowLeastSquares.full_batch(self.X, Y_work, self.s, coords)
+            if problem is not None:  # a full-batch run: as many steps as
+                return shortfall(problem, variance, steps=30)(params)  # ~30 its
+            Y_work = (self.Y - coords.y_offset) / coords.y_scale
+            full = RowLeastSquares.full_batch(self.X, Y_work, self.s, coords)
             return shortfall(full, variance)(params)
 
         return short

@@ -291,7 +291,7 @@ def test_parameters_that_fix_the_coordinates_cannot_change_in_a_stream(change):
 
 
 def test_whitened_coordinates_are_not_continued_as_features():
-    X = np.c_[X0, X0[:, 0] + 1e-4 * RNG.randn(N)]
+    X = np.c_[X0, X0[:, 0] + 1e-4 * np.random.RandomState(0).randn(N)]
     est = AdamRegressor().fit(X, Y0)
     assert est.whitened_
     with pytest.raises(ValueError, match="whiten=False"):
@@ -351,19 +351,38 @@ def test_sparse_target_gets_the_dense_data_error():
     [{"batch_size": 5000}, {"alpha": 1e-300}, {"batch_size": 8, "random_state": 0}],
 )
 def test_a_stall_far_from_the_optimum_warns(params):
-    X = RNG.randn(2000, 4)
-    y = X @ W0 + 0.1 * RNG.randn(2000)
+    rng = np.random.RandomState(0)  # (batches of 8 end 7e-4 short here)
+    X = rng.randn(2000, 4)
+    y = X @ W0 + 0.1 * rng.randn(2000)
     with pytest.warns(ConvergenceWarning, match="short of the least-squares"):
         est = AdamRegressor(**params, stall_decays=0).fit(X, y)
     gap = LinearRegression().fit(X, y).score(X, y) - est.score(X, y)
     assert gap > 1e-4 and est.stop_reason_ == "stall"
 
 
+def test_an_ill_conditioned_weighted_two_target_stall_warns():
+    # the third case: weighted, two targets, no intercept, products
+    rng = np.random.RandomState(1)
+    x = rng.uniform(0.5, 1.5, (400, 1))
+    X = x ** np.arange(5)  # 1, x, ..., x**4: condition number ~1e5
+    Y = np.c_[np.sin(3 * x[:, 0]), np.cos(2 * x[:, 0])] + 0.01 * rng.randn(400, 2)
+    sw = rng.uniform(0.2, 3, 400)
+    est = AdamRegressor(
+        fit_intercept=False, precompute=False, n_iter_no_change=50, stall_decays=0
+    )
+    with pytest.warns(ConvergenceWarning, match="short of the least-squares"):
+        est.fit(X, Y, sample_weight=sw)
+    ols = LinearRegression(fit_intercept=False).fit(X, Y, sample_weight=sw)
+    gap = ols.score(X, Y, sample_weight=sw) - est.score(X, Y, sample_weight=sw)
+    assert est.stop_reason_ == "stall" and gap > 1e-5
+
+
 @pytest.mark.parametrize("params", [{}, {"batch_size": 256, "random_state": 0}])
 def test_a_converged_stall_does_not_warn(params):
     # full batch ends at round-off; mini-batches within 1e-4 of R^2
-    X = RNG.randn(2000, 4)
-    y = X @ W0 + 0.1 * RNG.randn(2000)
+    rng = np.random.RandomState(0)
+    X = rng.randn(2000, 4)
+    y = X @ W0 + 0.1 * rng.randn(2000)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         est = AdamRegressor(**params).fit(X, y)
