@@ -413,8 +413,9 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
     best_iter_ : int
         Iteration whose coefficients were kept (0 is the starting point).
 
-    stop_reason_ : {"tol", "stall", "max_iter", "diverged"}
-        Which rule ended the last fit.
+    stop_reason_ : {"tol", "stall", "max_iter", "diverged", "partial_fit"}
+        Which rule ended the last fit; "partial_fit" after a ``partial_fit``
+        call, which runs one epoch and no stopping rule.
 
     alpha_decays_ : int
         How many times the stall rule divided the learning rate by 10 (see
