@@ -204,15 +204,9 @@ class DaskData:
             X, Y = self.X, self.Y
             stats = cluster_stats(X, Y, self.s)
             if not 0 < stats.weight < np.inf:
-                top = float(self.s.max().compute())
-                if top > 0:
-                    self.s = self.s / top
-                    stats = cluster_stats(X, Y, self.s)
-            if not stats.weight > 0:
-                raise ValueError(
-                    "sample_weight sums to zero: at least one sample must have "
-                    "a positive weight."
-                )
+                # (cluster_stats refused all-zero weights: the largest is > 0)
+                self.s = self.s / float(self.s.max().compute())
+                stats = cluster_stats(X, Y, self.s)
             if not stats.finite() or stats.tiny():
                 # squares overflow or underflow: divide by the largest
                 # magnitudes (as gram_stats does in memory)
@@ -247,7 +241,7 @@ class DaskData:
         with np.errstate(over="ignore", invalid="ignore"):
             _, spread = target_scales_from_stats(stats, Layout(True, True))
         variance = (spread / coords.y_scale) ** 2
-        if problem is None:
+        if problem is None:  # mini-batches: offsets are the means, or zero
             center = bool(np.any(coords.x_offset))
             problem = GramLeastSquares.from_stats(stats, coords, center)
         return shortfall(problem, variance)

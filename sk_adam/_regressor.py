@@ -726,7 +726,7 @@ n_features)
         first call fixed (fit, or a first partial_fit): the parameters they
         were made with may not change in between, and a stream cannot
         whiten."""
-        fixed = getattr(self, "_fixed_params", None)  # None before 0.1.1
+        fixed = getattr(self, "_fixed_params", None)  # older saved models
         whitened = getattr(self, "whitened_", False)
         changed = {} if fixed is None else {
             name: value for name, value in fixed.items()
@@ -954,7 +954,8 @@ n_features)
                 f"fitted with {coef.shape[0]}."
             )
         moment1, moment2 = self.moment1_, self.moment2_
-        if self.fit_intercept and not coords.intercept:
+        stream = Layout(self.fit_intercept, self.standardize, stream=True)
+        if stream.intercept and not coords.intercept:
             # a full-batch standardized fit had an exact intercept; streams
             # need it as a parameter, with fresh moments
             coords = coords.with_intercept()
