@@ -12,12 +12,12 @@ where the offsets and scales are the weighted means and standard deviations
 or zeros and ones (``standardize=False``). The parameters are packed in one
 ``(p, k)`` array, ``p = d + 1`` with the intercept in the last row when it is
 a parameter of the optimisation, ``p = d`` without. On the full-batch
-statistics path Adam may work in *whitened* coordinates :math:`w =
-V \operatorname{diag}(a) \theta`, with :math:`V` the eigenvectors of the
-working Gram matrix and :math:`a_i = \lambda_i^{-1/2}`
-(:func:`principal_axes`): there the objective is :math:`\tfrac12 \lVert
-\theta - \theta^* \rVert^2` plus a constant, with :math:`\lVert \theta^*
-\rVert^2 = R^2 \le 1`, however correlated the columns are.
+statistics path Adam may work in *whitened* coordinates :math:`w = T
+\theta`, with :math:`T^\top G T = I` for the working Gram matrix :math:`G`
+(:mod:`sk_adam._datafit` finds :math:`T`): there the objective is
+:math:`\tfrac12 \lVert \theta - \theta^* \rVert^2` plus a constant, with
+:math:`\lVert \theta^* \rVert^2 = R^2 \le 1`, however correlated the
+columns are.
 
 :class:`Coordinates` is the map between the data's units and the working
 coordinates, built from the rows (:meth:`Coordinates.from_data`) or from
@@ -44,22 +44,11 @@ from ._statistics import (
 __all__ = [
     "Coordinates",
     "Layout",
-    "principal_axes",
     "target_scales",
     "target_scales_from_stats",
 ]
 
 Float64Array = NDArray[np.float64]
-
-#: ``whiten='auto'`` whitens when the working Gram matrix's condition number
-#: (over the non-constant columns) exceeds this; below it, Adam in the
-#: feature coordinates reaches the closed form's R^2 to 1e-6 within the
-#: default iterations on the designs of examples/plot_accuracy.py.
-_WHITEN_CONDITION = 1e4
-#: Principal axes whose eigenvalue is below this many times the eigenvalues'
-#: round-off (``p * eps * largest``) are numerically null: they are frozen at
-#: zero, which gives the minimum-norm solution along them.
-_NULL_ROUNDOFF = 100.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +94,11 @@ class Coordinates:
     optimisation (its working value is the last row of the parameters).
     ``axes`` and ``axis_scale``, when not None, whiten: the optimiser's
     parameters ``theta`` map to the standardized ones by ``w = axes @
-    (axis_scale * theta)`` (see :func:`principal_axes`).
+    (axis_scale * theta)`` (unit columns ``axes``, their lengths
+    ``axis_scale``, 0 on an axis held at zero), and back by ``theta =
+    unwhiten @ w`` (a left inverse on the axes that are not held). Models
+    saved before ``unwhiten`` existed have orthonormal ``axes`` and no
+    ``unwhiten``: ``theta = (axes.T @ w) / axis_scale`` there.
     """
 
     x_offset: Float64Array
@@ -116,6 +109,7 @@ class Coordinates:
     intercept: bool
     axes: Float64Array | None = None
     axis_scale: Float64Array | None = None
+    unwhiten: Float64Array | None = None
 
     @classmethod
     def identity(cls, d: int, k: int, intercept: bool) -> Coordinates:
@@ -196,7 +190,9 @@ class Coordinates:
             params[d] = (
                 intercept - self.y_offset + coef @ self.x_offset
             ) / self.y_scale
-        if self.axes is not None:
+        if self.unwhiten is not None:
+            params = self.unwhiten @ params
+        elif self.axes is not None:
             frozen = self.axis_scale == 0
             scale = np.where(frozen, 1.0, self.axis_scale)
             params = (self.axes.T @ params) / scale[:, None]
@@ -210,12 +206,14 @@ class Coordinates:
         """
         if self.intercept:
             return self
-        axes, axis_scale = self.axes, self.axis_scale
+        axes, axis_scale, unwhiten = self.axes, self.axis_scale, self.unwhiten
         if axes is not None:
-            p = axes.shape[0]
-            axes = np.block([[axes, np.zeros((p, 1))], [np.zeros((1, p)), 1.0]])
-            axis_scale = np.r_[axis_scale, 1.0]
-        return replace(self, intercept=True, axes=axes, axis_scale=axis_scale)
+            axes, axis_scale = _extended(axes), np.r_[axis_scale, 1.0]
+        if unwhiten is not None:
+            unwhiten = _extended(unwhiten)
+        return replace(
+            self, intercept=True, axes=axes, axis_scale=axis_scale, unwhiten=unwhiten
+        )
 
     def with_new_variation(self, X: Matrix, s: Float64Array) -> Coordinates:
         """The same map, with the columns held at zero so far set free where
@@ -246,6 +244,14 @@ class Coordinates:
         x_scale[held[free]] = spread[free]
         return replace(self, varying=varying, x_scale=x_scale)
 
+    def whitened(self, T: Float64Array, unwhiten: Float64Array) -> Coordinates:
+        """This map followed by ``w = T theta`` (``T`` of shape ``(p, p)``,
+        zero columns for the axes held at zero) and ``theta = unwhiten @
+        w``."""
+        scale = np.linalg.norm(T, axis=0)
+        axes = T / np.where(scale > 0, scale, 1.0)
+        return replace(self, axes=axes, axis_scale=scale, unwhiten=unwhiten)
+
     @property
     def whitening(self) -> Float64Array | None:
         """``T`` with ``w = T theta``, or None."""
@@ -254,56 +260,10 @@ class Coordinates:
         return self.axes * self.axis_scale
 
 
-def principal_axes(
-    gram: Float64Array, varying: NDArray[np.bool_], whiten: bool | str
-) -> tuple[Float64Array, Float64Array] | None:
-    """The whitening of the working coordinates, or None for none.
-
-    Parameters
-    ----------
-    gram : ndarray of shape (p, p)
-        The working Gram matrix (with the intercept's row and column last
-        when the intercept is a parameter).
-    varying : ndarray of shape (d,)
-        The non-constant columns. Constant columns keep their own axis with
-        scale zero, so their coefficients stay exactly zero.
-    whiten : bool or 'auto'
-        'auto' whitens when the condition number of the Gram matrix over the
-        non-constant columns exceeds ``_WHITEN_CONDITION`` (a singular one
-        counts as infinite).
-
-    Returns
-    -------
-    axes : ndarray of shape (p, p)
-        Orthonormal eigenvectors of ``gram`` (the identity on constant
-        columns).
-    axis_scale : ndarray of shape (p,)
-        ``1 / sqrt(eigenvalue)`` per axis, and 0 on the axes that are
-        numerically null (eigenvalue below ``_NULL_ROUNDOFF`` times the
-        round-off ``p * eps * largest eigenvalue``) and on constant columns.
-        With ``T = axes * axis_scale``, ``T.T @ gram @ T`` is the identity on
-        the other axes, up to round-off.
-    """
-    p, d = gram.shape[0], varying.size
-    kept = np.flatnonzero(np.r_[varying, np.ones(p - d, dtype=bool)])
-    if whiten is False or kept.size == 0:
-        return None
-    eigenvalues, vectors = np.linalg.eigh(gram[np.ix_(kept, kept)])
-    largest = eigenvalues[-1]
-    if not largest > 0:
-        return None
-    if whiten == "auto":
-        smallest = eigenvalues[0]
-        if smallest > 0 and largest <= _WHITEN_CONDITION * smallest:
-            return None
-    null = _NULL_ROUNDOFF * kept.size * np.finfo(np.float64).eps * largest
-    axes = np.eye(p)
-    axes[np.ix_(kept, kept)] = vectors
-    axis_scale = np.zeros(p)
-    axis_scale[kept] = np.where(
-        eigenvalues > null, 1.0 / np.sqrt(np.maximum(eigenvalues, null)), 0.0
-    )
-    return axes, axis_scale
+def _extended(matrix: Float64Array) -> Float64Array:
+    """``matrix`` with one more row and column, the identity's."""
+    p = matrix.shape[0]
+    return np.block([[matrix, np.zeros((p, 1))], [np.zeros((1, p)), 1.0]])
 
 
 def target_scales(

@@ -26,7 +26,7 @@ from sklearn.utils import assert_all_finite, check_array
 from ._coordinates import Coordinates, Layout, target_scales_from_stats
 from ._datafit import GramLeastSquares, gram_problem, shortfall
 from ._epochs import BlockEpochs, MiniBatchEpochs
-from ._statistics import blockwise_gram_stats, out_of_range, reference
+from ._statistics import FactorStats, blockwise_gram_stats, out_of_range, reference
 
 __all__ = ["DaskData", "cluster_stats", "is_dask", "predict_dask"]
 
@@ -133,13 +133,14 @@ def _merge(a, b):
         return a[0].merge(b[0]), a[1] + b[1]
 
 
-def cluster_stats(X, Y, s, ref=None, yref=None):
-    """One pass over the blocks, merged pairwise on the cluster."""
+def _reduce(summary, merge, X, Y, s, *args):
+    """``summary(x, y, s, *args)`` of every block, merged pairwise on the
+    cluster; only the merged result reaches the client."""
     import dask
     from dask import delayed
 
     parts = [
-        delayed(_summary)(x, y, w, ref, yref)
+        delayed(summary)(x, y, w, *args)
         for x, y, w in zip(
             X.to_delayed(optimize_graph=False).ravel(),
             Y.to_delayed(optimize_graph=False).ravel(),
@@ -149,12 +150,34 @@ def cluster_stats(X, Y, s, ref=None, yref=None):
     ]
     while len(parts) > 1:
         parts = [
-            delayed(_merge)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+            delayed(merge)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
             for i in range(0, len(parts), 2)
         ]
-    ((stats, counts),) = dask.compute(parts[0])
+    (result,) = dask.compute(parts[0])
+    return result
+
+
+def cluster_stats(X, Y, s, ref=None, yref=None):
+    """One pass over the blocks, merged pairwise on the cluster."""
+    stats, counts = _reduce(_summary, _merge, X, Y, s, ref, yref)
     _raise_for(counts, (X.dtype, Y.dtype, s.dtype))
     return stats
+
+
+def _factor_summary(x, y, s, ref, yref):
+    d, k = x.shape[1], y.shape[1]
+    return FactorStats.zeros(d, k, ref, yref).add(x, np.asarray(y, np.float64), s)
+
+
+def _factor_merge(a, b):
+    return a.merge(b)
+
+
+def cluster_factor_stats(X, Y, s, ref, yref) -> FactorStats:
+    """The design's :class:`~sk_adam._statistics.FactorStats`, reduced on
+    the cluster as :func:`cluster_stats` reduces the second moments (the
+    values were checked by that first pass)."""
+    return _reduce(_factor_summary, _factor_merge, X, Y, s, ref, yref)
 
 
 class DaskData:
@@ -225,7 +248,11 @@ class DaskData:
         stats = self.stats()
         with np.errstate(over="ignore", invalid="ignore"):  # the solver reports
             y_offset, y_scale = target_scales_from_stats(stats, layout)
-        problem = gram_problem(stats, y_offset, y_scale, layout, whiten)
+
+        def exact(ref, yref):
+            return cluster_factor_stats(self.X, self.Y, self.s, ref, yref)
+
+        problem = gram_problem(stats, y_offset, y_scale, layout, whiten, exact)
         return problem, problem.coords
 
     def coordinates(self, layout: Layout) -> Coordinates:

@@ -31,20 +31,22 @@ the two (:func:`use_gram`, the ``precompute`` policy).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
+from scipy.linalg import lapack
 
-from ._coordinates import Coordinates, Layout, principal_axes, target_scales
-from ._statistics import GramStats, Matrix, gram_stats
+from ._coordinates import Coordinates, Layout, target_scales
+from ._statistics import FactorStats, GramStats, Matrix, factor_stats, gram_stats
 
 __all__ = [
     "Datafit",
     "GramLeastSquares",
     "RowLeastSquares",
+    "WhitenedLeastSquares",
     "excess_mse",
     "gram_problem",
     "least_squares_problem",
@@ -62,6 +64,24 @@ _REUSE_FROM = 2048
 _MAX_GRAM_BYTES = 2 * 2**30
 #: precompute="auto": no Gram matrix above this many features.
 _AUTO_MAX_FEATURES = 2048
+#: Whitening from the Gram matrix's Cholesky factor is exact enough (an R^2
+#: within 1e-10 of least squares) while the standardized design's condition
+#: number, as LAPACK estimates it from the factor, is below this; above it
+#: (or where the factor does not exist), the whitening comes from a QR of the
+#: rows (:class:`~sk_adam._statistics.FactorStats`).
+_GRAM_CONDITION = 1e4
+#: Directions of the standardized design whose singular value is below this
+#: many times ``eps * largest`` per column are at the precision of the
+#: values themselves: no fit can resolve them, and they are held at zero
+#: (the minimum-norm solution, as lstsq's cutoff gives).
+_RANK_RTOL = 1.0
+#: A held direction is reported when it carries more than this fraction of a
+#: target's variance and more than ``_HELD_NOISE`` times the residual
+#: variance per remaining degree of freedom: the share that a direction set
+#: by round-off alone (at random in the residual's space) would carry on
+#: average, so that only a direction the data determine is reported.
+_HELD_SIGNAL = 1e-6
+_HELD_NOISE = 100.0
 
 
 class Datafit(Protocol):
@@ -82,6 +102,11 @@ class Datafit(Protocol):
     def gradient(self, out: Float64Array) -> Float64Array:
         """The gradient at the parameters of the last :meth:`evaluate`,
         written into ``out`` and returned."""
+
+    def gap(self) -> Float64Array | None:
+        """How far the MSE of the last :meth:`evaluate` lies above the
+        least-squares minimum, per target, where that is known exactly
+        (:class:`WhitenedLeastSquares`), else None."""
 
 
 class RowLeastSquares:
@@ -224,6 +249,9 @@ class RowLeastSquares:
             mse /= self.weight
         return mse
 
+    def gap(self) -> None:
+        """Not known without solving."""
+
     def gradient(self, out: Float64Array) -> Float64Array:
         """Gradient at the parameters of the last :meth:`evaluate`."""
         T = self._whitening
@@ -353,30 +381,10 @@ class GramLeastSquares:
             cross = np.vstack([cross, dy * yfactor])
         return cls(gram, cross, yy, coords)
 
-    def whitened(self, whiten: bool | str) -> GramLeastSquares:
-        """This problem in the coordinates of :func:`principal_axes`.
+    minimum = None  # the least-squares MSE is not known in advance
 
-        With ``T = axes * axis_scale``, ``gram`` becomes ``T.T G T`` (the
-        identity, with zeros on frozen axes, up to round-off) and ``cross``
-        ``T.T c``; the MSE at ``theta`` equals the original's at ``T theta``.
-        Returns ``self`` when no whitening is chosen, and when the statistics
-        are not finite (the caller reports that).
-        """
-        if self.coords.axes is not None:
-            raise ValueError("this problem is whitened already")
-        if not np.all(np.isfinite(self.gram)):
-            return self
-        found = principal_axes(self.gram, self.coords.varying, whiten)
-        if found is None:
-            return self
-        axes, axis_scale = found
-        T = axes * axis_scale
-        return replace(
-            self,
-            gram=T.T @ self.gram @ T,
-            cross=T.T @ self.cross,
-            coords=replace(self.coords, axes=axes, axis_scale=axis_scale),
-        )
+    def gap(self) -> None:
+        """Not known without solving."""
 
     def evaluate(self, params: Float64Array) -> Float64Array:
         """Per-target weighted MSE (working units) at ``params``."""
@@ -407,19 +415,190 @@ class GramLeastSquares:
         return np.subtract(self._gp, self.cross, out=out)
 
 
-def use_gram(X: Matrix, precompute: bool | str) -> bool:
-    """Whether to solve from the Gram matrix (``precompute='auto'`` rule).
+@dataclass
+class WhitenedLeastSquares:
+    """The objective in whitened coordinates, where its Hessian is the
+    identity: ``MSE(theta) = minimum + ||theta - cross||^2`` per target.
 
-    The Gram path costs one pass over ``X`` (``O(n d^2)`` dense) and then
-    ``O(d^2)`` per iteration; the direct path costs ``O(nnz(X))`` per
-    iteration. ``'auto'`` takes the Gram path when the ``d x d`` matrix is
-    no larger than the data (``n >= d`` and ``d <= 2048``; the two paths
-    then cost about the same, within a factor 1.5 either way on dense data
-    from 100 x 50 to 3000 x 1000, and only the Gram path can whiten) and, for
-    sparse ``X``, when an iteration on it is no dearer than on the stored
-    entries (``d^2 <= 2 nnz``).
+    Attributes
+    ----------
+    cross : ndarray of shape (p, k)
+        The least-squares solution in these coordinates (zero on the axes
+        held at zero), with ``||cross||^2`` the fit's R^2 in units of the
+        targets' working variance.
+    minimum : ndarray of shape (k,)
+        The least-squares MSE per target (working units), computed as the
+        norm of a residual, without cancellation.
+    coords : Coordinates
+        The working coordinates, whitened.
+    notes : tuple of str
+        What the caller should tell its user (a held direction that carries
+        signal).
+
+    Each evaluation costs ``O(p k)``; the distance to the minimum is known
+    exactly at every iterate (:meth:`gap`), which the solver's optimum rule
+    uses: without cancellation, so that it is resolved far below the MSE's
+    own round-off.
     """
-    n, d = X.shape
+
+    cross: Float64Array
+    minimum: Float64Array
+    coords: Coordinates
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        p, k = self.cross.shape
+        self.n_params, self.n_targets = p, k
+        self._diff = np.empty((p, k))
+        self._gap = np.empty(k)
+        self._mse = np.empty(k)
+
+    def evaluate(self, params: Float64Array) -> Float64Array:
+        """Per-target weighted MSE (working units) at ``params``."""
+        diff = np.subtract(params, self.cross, out=self._diff)
+        np.einsum("jk,jk->k", diff, diff, out=self._gap)
+        return np.add(self.minimum, self._gap, out=self._mse)
+
+    def gap(self) -> Float64Array:
+        """How far the MSE of the last :meth:`evaluate` lies above the
+        least-squares minimum, per target."""
+        return self._gap
+
+    def gradient(self, out: Float64Array) -> Float64Array:
+        """Gradient at the parameters of the last :meth:`evaluate`."""
+        np.copyto(out, self._diff)
+        return out
+
+
+def _kept(coords: Coordinates) -> NDArray[np.intp]:
+    """The parameters that are not held at zero: varying columns, and the
+    intercept when it is a parameter."""
+    return np.flatnonzero(np.r_[coords.varying, np.ones(int(coords.intercept), bool)])
+
+
+def cholesky_whitened(problem: GramLeastSquares) -> WhitenedLeastSquares | None:
+    """``problem`` whitened by the Cholesky factor of its Gram matrix, ``G =
+    L L'`` and ``w = L^{-T} theta`` (on the constant columns, zero), or None
+    where the factor does not exist or the design's estimated condition
+    number exceeds ``_GRAM_CONDITION`` (the Gram matrix then no longer
+    resolves it: see :func:`factor_whitened`). Costs ``O(p^3 / 3)``.
+
+    The triangular map keeps the order of the columns: an orthogonal
+    standardized design is whitened by the identity, and the first axis is
+    the first feature.
+    """
+    kept, p = _kept(problem.coords), problem.n_params
+    if kept.size == 0 or not np.all(np.isfinite(problem.gram)):
+        return None
+    L, info = lapack.dpotrf(problem.gram[np.ix_(kept, kept)], lower=1, clean=1)
+    if info != 0:
+        return None
+    rcond, info = lapack.dtrcon(L, norm="1", uplo="L")
+    if info != 0 or not rcond * _GRAM_CONDITION >= 1.0:
+        return None
+    inverse, _ = lapack.dtrtri(L, lower=1)
+    cross = np.zeros_like(problem.cross)
+    cross[kept] = inverse @ problem.cross[kept]
+    T, unwhiten = np.zeros((p, p)), np.zeros((p, p))
+    T[np.ix_(kept, kept)] = inverse.T
+    unwhiten[np.ix_(kept, kept)] = L.T
+    minimum = problem.yy - np.einsum("jk,jk->k", cross, cross)
+    coords = problem.coords.whitened(T, unwhiten)
+    return WhitenedLeastSquares(cross, minimum, coords)
+
+
+def _design_factor(stats: FactorStats, coords: Coordinates, center: bool):
+    """``F`` and ``z`` with ``MSE(w) = ||F w - z||^2`` per target column
+    (working coordinates, kept columns only): the rows of ``stats.r``
+    scaled to the working units, and, where the working coordinates are not
+    centred, one row for the means (and the intercept's column)."""
+    d = stats.mean.size
+    root = np.sqrt(stats.weight)
+    factor = stats.ref / coords.x_scale
+    yfactor = np.where(stats.yref > 0, stats.yref, 1.0) / coords.y_scale
+    F = stats.r[:, :d] * (factor / root)
+    z = stats.r[:, d:] * (yfactor / root)
+    moved = np.zeros(d) if center else stats.mean * factor
+    dy = (stats.ymean * stats.yref - coords.y_offset) / coords.y_scale
+    if coords.intercept:
+        F = np.hstack([F, np.zeros((F.shape[0], 1))])
+        moved = np.r_[moved, 1.0]
+    F = np.vstack([F, moved[None, :]])[:, _kept(coords)]
+    return F, np.vstack([z, dy[None, :]])
+
+
+def factor_whitened(
+    stats: FactorStats, coords: Coordinates, center: bool
+) -> WhitenedLeastSquares:
+    """The problem whitened by the singular value decomposition of the
+    design's triangular factor (:class:`~sk_adam._statistics.FactorStats`):
+    ``F = U S V'`` and ``w = V S^{-1} theta``, the principal axes of the
+    standardized design scaled to unit curvature.
+
+    ``S`` is as precise as the values of the design (a condition number of
+    ``1e12`` keeps four digits), not as its Gram matrix. Directions whose
+    singular value is below ``_RANK_RTOL * p * eps`` times the largest are
+    below that precision: they are held at zero, which is the minimum-norm
+    solution along them, and a held direction that carries more than
+    ``_HELD_SIGNAL`` of a target's variance is reported in ``notes``.
+    """
+    kept, p = _kept(coords), coords.n_params
+    F, z = _design_factor(stats, coords, center)
+    U, S, Vt = np.linalg.svd(F, full_matrices=False)
+    cut = (
+        _RANK_RTOL * max(kept.size, 1) * np.finfo(np.float64).eps * S[:1].max(initial=0)
+    )
+    free = S > cut
+    projected = U.T @ z
+    cross = np.zeros((p, z.shape[1]))
+    T, unwhiten = np.zeros((p, p)), np.zeros((p, p))
+    axes = kept[: S.size]  # one parameter per singular value, in order
+    T[np.ix_(kept, axes[free])] = Vt[free].T / S[free]
+    unwhiten[np.ix_(axes[free], kept)] = Vt[free] * S[free, None]
+    cross[axes[free]] = projected[free]
+    residual = z - U[:, free] @ projected[free]
+    minimum = np.einsum("ik,ik->k", residual, residual)
+    dof = max(stats.count - int(free.sum()) - 1, 1)
+    notes = _held_signal(projected[~free], z, minimum / dof)
+    return WhitenedLeastSquares(cross, minimum, coords.whitened(T, unwhiten), notes)
+
+
+def _held_signal(held, z, noise) -> tuple[str, ...]:
+    """The note for directions held at zero that carry signal: more than
+    ``_HELD_SIGNAL`` of a target's variance, and more than ``_HELD_NOISE``
+    times the residual ``noise`` per degree of freedom."""
+    if held.shape[0] == 0:
+        return ()
+    variance = np.einsum("ik,ik->k", z[:-1], z[:-1])  # the centred part
+    carried = held * held
+    signal = (carried > _HELD_SIGNAL * variance) & (carried > _HELD_NOISE * noise)
+    if not signal.any():
+        return ()
+    share = float(np.max(carried.sum(axis=0) / np.where(variance > 0, variance, 1)))
+    return (
+        f"{int(signal.any(axis=1).sum())} direction(s) of the standardized "
+        f"design have singular values at the precision of its values (below "
+        f"{_RANK_RTOL:g} x n_features x eps of the largest) yet carry "
+        f"{share:.2g} of the target's variance: no fit on these values "
+        f"resolves them, and the coefficients are the minimum-norm ones along "
+        f"them. Remove the near-duplicate columns, or compute the features in "
+        f"higher precision.",
+    )
+
+
+def use_gram(X: Matrix, precompute: bool | str) -> bool:
+    """Whether to solve from the statistics (``precompute='auto'`` rule).
+
+    The statistics cost one pass over ``X`` (``O(n d^2)`` dense) and a
+    ``d x d`` matrix, then ``O(d)`` per iteration once whitened; the direct
+    path costs ``O(nnz(X))`` per iteration and cannot whiten. ``'auto'``
+    takes the statistics whenever the matrix is small (``d <= 2048``: at
+    most 32 MiB), whatever ``n`` is (a design wider than tall is then
+    whitened too, and solved to its minimum-norm fit), and, for sparse
+    ``X``, when an iteration on it is no dearer than on the stored entries
+    (``d^2 <= 2 nnz``).
+    """
+    d = X.shape[1]
     if precompute is True and 8 * (d + 1) ** 2 > _MAX_GRAM_BYTES:
         raise ValueError(
             f"precompute=True needs a {d} x {d} float64 Gram matrix "
@@ -429,7 +608,7 @@ def use_gram(X: Matrix, precompute: bool | str) -> bool:
         )
     if precompute != "auto":
         return bool(precompute)
-    if d > _AUTO_MAX_FEATURES or n < d:
+    if d > _AUTO_MAX_FEATURES:
         return False
     return not sp.issparse(X) or d * d <= 2 * X.nnz
 
@@ -440,13 +619,33 @@ def gram_problem(
     y_scale: Float64Array,
     layout: Layout,
     whiten: bool | str,
-) -> GramLeastSquares:
+    exact=None,
+) -> GramLeastSquares | WhitenedLeastSquares:
     """The full-batch problem on merged statistics (in memory or from a
-    cluster), whitened as ``whiten`` asks (see :func:`principal_axes`)."""
+    cluster), whitened when ``whiten`` is True, or 'auto' and the
+    coordinates are standardized.
+
+    The whitening comes from the Cholesky factor of the Gram matrix
+    (:func:`cholesky_whitened`) where that resolves the design, else from
+    ``exact(ref, yref)``, the design's
+    :class:`~sk_adam._statistics.FactorStats` (a second pass over the rows,
+    taken only then; :func:`factor_whitened`).
+    """
     with np.errstate(over="ignore", invalid="ignore"):  # the solver reports
         coords = Coordinates.from_stats(stats, y_offset, y_scale, layout)
         problem = GramLeastSquares.from_stats(stats, coords, layout.center)
-        return problem.whitened(whiten)
+        # 'auto' whitens standardized coordinates; standardize=False asks
+        # for Adam on the data as given
+        if whiten is False or (whiten == "auto" and not layout.standardize):
+            return problem
+        if not np.all(np.isfinite(problem.gram)):
+            return problem
+        whitened = cholesky_whitened(problem)
+        if whitened is None and exact is not None and _kept(coords).size:
+            whitened = factor_whitened(
+                exact(stats.ref, stats.yref), coords, layout.center
+            )
+        return problem if whitened is None else whitened
 
 
 def least_squares_problem(
@@ -458,10 +657,10 @@ def least_squares_problem(
     standardize: bool,
     precompute: bool | str,
     whiten: bool | str = False,
-) -> tuple[RowLeastSquares | GramLeastSquares, Coordinates]:
+) -> tuple[RowLeastSquares | GramLeastSquares | WhitenedLeastSquares, Coordinates]:
     """Build the full-batch working-coordinate problem and its coordinates.
 
-    ``whiten`` (see :func:`principal_axes`) applies to the statistics path;
+    ``whiten`` (see :func:`gram_problem`) applies to the statistics path;
     ``whiten=True`` when the direct path is chosen is an error.
     """
     layout = Layout(fit_intercept, standardize)
@@ -470,12 +669,16 @@ def least_squares_problem(
         if use_gram(X, precompute):
             y_offset, y_scale = target_scales(Y, s, layout)
             stats = gram_stats(X, Y, s)
-            problem = gram_problem(stats, y_offset, y_scale, layout, whiten)
+
+            def exact(ref, yref):
+                return factor_stats(X, Y, s, ref, yref)
+
+            problem = gram_problem(stats, y_offset, y_scale, layout, whiten, exact)
             return problem, problem.coords
         if whiten is True:
             n, d = X.shape
             raise ValueError(
-                f"whiten=True needs the Gram matrix of the features, which "
+                f"whiten=True needs the statistics of the features, which "
                 f"precompute={precompute!r} does not compute for this "
                 f"{n} x {d} {'sparse ' if sp.issparse(X) else ''}input. Set "
                 f"precompute=True, or whiten='auto' or False."

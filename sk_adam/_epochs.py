@@ -13,6 +13,10 @@ iteration. Every kind answers the same three calls:
 ``restart(params)``
     Continue from ``params`` (after the solver went back to its best
     iterate).
+``gap()``
+    How far the training MSE of the last iteration lies above the
+    least-squares minimum, per target, where that is known exactly (a
+    full batch on whitened statistics), else None.
 
 :class:`FullBatchStep`
     One Adam step on a full-batch :class:`~sk_adam._datafit.Datafit`.
@@ -77,6 +81,12 @@ class FullBatchStep:
         """Continue from ``params`` (the gradient is that of the last
         evaluation)."""
         self.problem.evaluate(params)
+
+    def gap(self):
+        """How far above the least-squares minimum the MSE of the last
+        iteration lies, per target, where the problem knows it (whitened
+        statistics), else None."""
+        return self.problem.gap()
 
 
 class NumpyEngine:
@@ -216,6 +226,9 @@ class MiniBatchEpochs:
     def restart(self, params):
         """Continue from ``params``: nothing is cached between epochs."""
 
+    def gap(self):
+        """Not known for mini-batches."""
+
 
 class BlockEpochs:
     """Mini-batch epochs over row blocks loaded one at a time.
@@ -265,6 +278,9 @@ class BlockEpochs:
 
     def restart(self, params):
         """Continue from ``params``: nothing is cached between epochs."""
+
+    def gap(self):
+        """Not known for mini-batches."""
 
 
 class Validation:

@@ -37,7 +37,7 @@ from ._adam import Adam, AdamState
 from ._coordinates import Coordinates, Layout
 from ._dask import DaskData, is_dask, predict_dask
 from ._data import ArrayData, relative_weights
-from ._datafit import GramLeastSquares
+from ._datafit import RowLeastSquares
 from ._epochs import FullBatchStep
 from ._history import AdamHistory, Recorder
 from ._solver import (
@@ -210,8 +210,13 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         that is, when the best MSE improved by at most a fraction
         ``stall_tol`` over the last ``n`` iterations. Because it compares best
         values over a window, it does not fire while the MSE is still falling
-        by more than that fraction, even if Adam's iterates oscillate. None
-        disables the rule. ``"auto"``: 200 iterations in full batch, where an
+        by more than that fraction, even if Adam's iterates oscillate. On
+        whitened fits, which know the least-squares minimum
+        :math:`L_{\min}`, the right-hand side is :math:`\text{stall\_tol}
+        \cdot (L^*_t - L_{\min})`, what is left to gain: the rule then fires
+        only when Adam stops closing the gap (the optimum rule, see
+        ``whiten``, normally ends the fit first). None disables both rules.
+        ``"auto"``: 200 iterations in full batch, where an
         iteration is cheap and Adam's overshoots can last that long; 5 epochs
         with mini-batches, as in SGDRegressor and MLPRegressor, where an epoch
         is a pass over the data and its MSE is noisy (with ``stall_decays``
@@ -272,10 +277,11 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
           of ``y`` in absolute terms, so a ``tol`` below that is not reached.
         - ``False``: two products with ``X`` per iteration (:math:`O(nnz(X))`),
           in the dtype of ``X``.
-        - ``"auto"``: the statistics when the :math:`d \times d` matrix is
-          no larger than the data (``n_samples >= n_features`` and
-          ``n_features <= 2048``; for sparse ``X`` also ``n_features**2 <= 2 *
-          nnz``), the products otherwise.
+        - ``"auto"``: the statistics whenever the :math:`d \times d` matrix
+          is small (``n_features <= 2048``, at most 32 MiB), whatever the
+          number of samples, so that designs wider than tall are whitened
+          too (for sparse ``X`` also ``n_features**2 <= 2 * nnz``); the
+          products otherwise.
 
     whiten : {"auto", True, False}, default="auto"
         Whether Adam works on whitened coordinates instead of one coordinate
@@ -287,28 +293,42 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         them: on designs such as polynomial features the iterations it needs
         grow with the condition number, and a degree-5 polynomial on [0, 1]
         is still 2e-3 short of the least-squares R^2 after 50,000 iterations.
-        Whitened, the parameters are ``theta`` with ``w = V diag(a) theta``,
-        where ``V`` are the eigenvectors of the working Gram matrix (the
-        principal axes of the standardized design) and ``a = 1 /
-        sqrt(eigenvalues)``; the objective becomes ``||theta - theta*||^2 /
-        2`` plus a constant, with ``||theta*||^2`` the R^2 of the fit, so Adam
-        converges in a few hundred iterations whatever the correlations (the
-        same design: about 450). ``alpha`` is then the step per principal
-        axis in units of the target's standard deviation. Axes whose
-        eigenvalue is at the Gram matrix's round-off are numerically null and
-        stay at zero (the minimum-norm solution along them, as ``lstsq``'s
-        cutoff gives); constant features keep a zero coefficient.
+        Whitened, the parameters are ``theta`` with ``w = T theta`` and
+        ``T' G T = I`` for the working Gram matrix ``G``; the objective
+        becomes ``||theta - theta*||^2 / 2`` plus a constant, with
+        ``||theta*||^2`` the R^2 of the fit, and the distance to the
+        solution is known at every iteration: the fit stops (the optimum
+        rule, ``stop_reason_ == "optimum"``) once the MSE is within 1e-20
+        of the starting MSE above the least-squares minimum, after 300-470
+        iterations with the default parameters however correlated the
+        columns are. ``alpha`` is then the step per axis in units of the
+        target's standard deviation. ``T`` comes from
 
-        - ``"auto"``: whiten when the condition number of the working Gram
-          matrix exceeds 1e4 (a standardized design whose condition number
-          exceeds 100); well-conditioned data keep one coordinate per
-          feature, where ``moment1_`` and ``history_`` speak of features.
+        - the Cholesky factor of ``G`` (``T = L^{-T}``, which keeps the
+          columns' order: the identity on an orthogonal design) where ``G``
+          resolves the design (estimated condition number of the
+          standardized design below 1e4);
+        - otherwise a QR of the centred rows, computed block by block in a
+          second pass (a tall-skinny QR; on the cluster for dask input),
+          and its singular value decomposition ``R = U S V'``: ``T = V /
+          S``, the principal axes. It resolves the design to the precision
+          of its values, where ``G`` squares the condition number. Axes
+          whose singular value is below ``n_features * eps`` of the largest
+          are below that precision and stay at zero (the minimum-norm
+          solution along them, as ``lstsq``'s cutoff gives); a
+          ``UserWarning`` says so if they carry signal.
+
+        Constant features keep a zero coefficient.
+
+        - ``"auto"``: whiten standardized coordinates (``standardize=True``)
+          whenever the statistics are used; ``standardize=False`` runs Adam
+          on the data as given.
         - ``True``: always whiten; an error when the sufficient statistics are
-          not used (set ``precompute=True``) and with mini-batches.
+          not used (``precompute=False``) and with mini-batches.
         - ``False``: never; Adam on the features, as in the article.
 
         ``whitened_`` says whether the last fit whitened. ``moment1_``,
-        ``moment2_`` and the moments in ``history_`` are then per principal
+        ``moment2_`` and the moments in ``history_`` are then per whitened
         axis. Mini-batches and a first ``partial_fit`` never whiten; a
         ``partial_fit`` after a whitened fit continues in its coordinates.
 
@@ -413,9 +433,12 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
     best_iter_ : int
         Iteration whose coefficients were kept (0 is the starting point).
 
-    stop_reason_ : {"tol", "stall", "max_iter", "diverged", "partial_fit"}
-        Which rule ended the last fit; "partial_fit" after a ``partial_fit``
-        call, which runs one epoch and no stopping rule.
+    stop_reason_ : str
+        One of "tol", "optimum", "stall", "max_iter", "diverged",
+        "partial_fit": which rule ended the last fit ("optimum": the MSE was
+        within 1e-20 of the starting MSE above the least-squares minimum,
+        which whitened fits know; see ``whiten``); "partial_fit" after a
+        ``partial_fit`` call, which runs one epoch and no stopping rule.
 
     alpha_decays_ : int
         How many times the stall rule divided the learning rate by 10 (see
@@ -481,7 +504,7 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
     >>> print(f"{adam.score(X, y):.6f} {ols.score(X, y):.6f}")
     0.517748 0.517748
     >>> adam.stop_reason_
-    'stall'
+    'optimum'
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -828,7 +851,10 @@ n_features)
             callback=recorder,
             shortfall=short,
         )
-        return run, coords, recorder, isinstance(problem, GramLeastSquares)
+        for note in getattr(problem, "notes", ()):
+            warnings.warn(note, UserWarning, stacklevel=_CALLER + 1)
+        precomputed = problem is not None and not isinstance(problem, RowLeastSquares)
+        return run, coords, recorder, precomputed
 
     def _continue(self, data, rng, first):
         """``partial_fit``: one epoch over the chunk, continuing the

@@ -39,7 +39,7 @@ def test_demo_prints_both_models_and_draws(capsys, tmp_path):
     ols = re.search(r"LinearRegression\s+([\d.]+)\s+([\d.]+)", out)
     assert adam and ols
     assert abs(float(adam[1]) - float(ols[1])) < 1e-4
-    assert "largest |coef difference|" in out and "stall rule" in out
+    assert "largest |coef difference|" in out and "optimum rule" in out
     assert png.stat().st_size > 10_000
 
 

@@ -72,18 +72,21 @@ def test_dask_fit_equals_in_memory_fit(client, standardize, fit_intercept, dtype
 
 @pytest.mark.parametrize("standardize", [True, False])
 def test_dask_whitened_fit_equals_in_memory_fit(client, standardize):
-    # polynomial features: ill-conditioned, so whiten='auto' whitens both
+    # polynomial features: ill-conditioned, whitened exactly from a QR
     rng = np.random.RandomState(0)
     x = rng.uniform(0, 1, 3000)
     X = np.c_[x, x**2, x**3, x**4, x**5]
     y = np.sin(6 * x) + 0.1 * rng.randn(3000)
-    local = AdamRegressor(standardize=standardize).fit(X, y)
-    remote = AdamRegressor(standardize=standardize).fit(
+    # (whiten=True: 'auto' whitens standardized coordinates only)
+    local = AdamRegressor(standardize=standardize, whiten=True).fit(X, y)
+    remote = AdamRegressor(standardize=standardize, whiten=True).fit(
         da.from_array(X, chunks=(500, -1)), da.from_array(y, chunks=500)
     )
     assert local.whitened_ and remote.whitened_ and remote.precomputed_
-    assert_allclose(remote.coef_, local.coef_, rtol=1e-8)
-    assert_allclose(remote.intercept_, local.intercept_, rtol=1e-8)
+    # the two reductions merge different blocks (in memory a few hundred
+    # rows, here chunks of 500): round-off, amplified by the conditioning
+    assert_allclose(remote.coef_, local.coef_, rtol=1e-7)
+    assert_allclose(remote.intercept_, local.intercept_, rtol=1e-7)
 
 
 def test_dask_multi_output_and_lazy_predict(client):

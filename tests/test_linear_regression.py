@@ -51,8 +51,8 @@ def test_diabetes_defaults_match_linear_regression():
         warnings.simplefilter("error", ConvergenceWarning)
         adam = AdamRegressor().fit(X, y)
     assert abs(adam.score(X, y) - ols.score(X, y)) < 1e-6
-    assert adam.stop_reason_ == "stall"
-    assert_allclose(adam.coef_, ols.coef_, rtol=1e-4)
+    assert adam.stop_reason_ == "optimum" and adam.n_iter_ <= 600
+    assert_allclose(adam.coef_, ols.coef_, rtol=1e-8)
 
 
 def test_linnerud_multi_output_defaults():

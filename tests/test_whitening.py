@@ -40,18 +40,26 @@ def _r2_gap(est, X, y):
     return best - est.score(X, y)
 
 
+def _correlated(n=100, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 4) @ rng.randn(4, 4) * [1.0, 10.0, 0.1, 3.0] + [5, -2, 0, 9]
+    return X, X @ [1.0, 0.2, -3.0, 0.5] + 0.3 * rng.randn(n)
+
+
 @pytest.mark.parametrize("weighted", [False, True])
-def test_whitened_iterates_equal_the_seed_loop_on_whitened_data(weighted):
-    X, y = _polynomial(5)
+def test_cholesky_whitened_iterates_equal_the_seed_loop(weighted):
+    # a design the Gram matrix resolves: whitened by its Cholesky factor,
+    # w = L^{-T} theta, in the order of the columns (no sign to choose)
+    X, y = _correlated()
     s = np.random.RandomState(1).uniform(0.5, 2, len(y)) if weighted else None
     s_all = np.ones(len(y)) if s is None else s
     Z, z, _, sigma, _, sigma_y = weighted_standardize(X, y, s_all)
-    eigenvalues, vectors = np.linalg.eigh(Z.T @ (s_all[:, None] * Z) / s_all.sum())
-    T = vectors / np.sqrt(eigenvalues)
+    L = np.linalg.cholesky(Z.T @ (s_all[:, None] * Z) / s_all.sum())
+    T = np.linalg.inv(L).T
     n_iter = 80
     iterates, mses = seed_adam(Z @ T, z, 0.1, 0.9, 0.999, 1e-8, n_iter, s)
     est = _quiet(
-        AdamRegressor(max_iter=n_iter, n_iter_no_change=None, whiten=True),
+        AdamRegressor(max_iter=n_iter, n_iter_no_change=None),
         X,
         y,
         sample_weight=s,
@@ -60,15 +68,45 @@ def test_whitened_iterates_equal_the_seed_loop_on_whitened_data(weighted):
     assert_allclose(est.loss_curve_, sigma_y**2 * mses[1:], rtol=1e-8)
     w = T @ iterates[est.best_iter_]
     assert_allclose(est.coef_, sigma_y * w / sigma, rtol=1e-8)
-    assert est.moment2_.shape == (5, 1) and np.all(est.moment2_ > 0)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_qr_whitened_iterates_equal_the_seed_loop_on_principal_axes(weighted):
+    # degree 8 on [0, 1]: the Gram matrix cannot resolve it (condition number
+    # of the standardized design 4e5); the whitening is the SVD of the
+    # rows' QR factor, w = V S^{-1} theta: the principal axes, each up to a
+    # sign, to which Adam is equivariant. The oracle takes numpy's SVD of
+    # the standardized rows themselves.
+    X, y = _polynomial(8)
+    s = np.random.RandomState(1).uniform(0.5, 2, len(y)) if weighted else None
+    s_all = np.ones(len(y)) if s is None else s
+    Z, z, _, sigma, _, sigma_y = weighted_standardize(X, y, s_all)
+    root = np.sqrt(s_all / s_all.sum())[:, None]
+    _, S, Vt = np.linalg.svd(root * Z, full_matrices=False)
+    assert S[0] / S[-1] > 1e5
+    T = Vt.T / S
+    n_iter = 80
+    iterates, mses = seed_adam(Z @ T, z, 0.1, 0.9, 0.999, 1e-8, n_iter, s)
+    est = _quiet(
+        AdamRegressor(max_iter=n_iter, n_iter_no_change=None),
+        X,
+        y,
+        sample_weight=s,
+    )
+    assert est.whitened_ and est.precomputed_
+    assert_allclose(est.loss_curve_, sigma_y**2 * mses[1:], rtol=1e-6)
+    w = T @ iterates[est.best_iter_]
+    # coefficients along the weakest axis are resolved to the design's
+    # precision: 1e-16 times its condition number, squared
+    assert_allclose(est.coef_, sigma_y * w / sigma, rtol=1e-6)
 
 
 @pytest.mark.parametrize("degree", [5, 8])
 def test_auto_whitening_reaches_the_closed_form_on_polynomials(degree):
     X, y = _polynomial(degree)
     est = AdamRegressor().fit(X, y)  # defaults: no ConvergenceWarning
-    assert est.whitened_ and est.stop_reason_ == "stall"
-    assert est.n_iter_ < 1000
+    assert est.whitened_ and est.stop_reason_ == "optimum"
+    assert est.n_iter_ <= 600
     assert abs(_r2_gap(est, X, y)) < 1e-9
     plain = _quiet(AdamRegressor(whiten=False), X, y)
     assert not plain.whitened_ and plain.stop_reason_ == "max_iter"
@@ -86,11 +124,18 @@ def test_few_rows_and_large_coefficients(n, degree):
     assert abs(_r2_gap(est, X, y)) < 1e-9
 
 
-def test_auto_keeps_well_conditioned_data_on_the_features():
-    rng = np.random.RandomState(0)
-    X = rng.randn(200, 5)
-    est = AdamRegressor().fit(X, X @ [1, 2, 3, 4, 5.0])
-    assert not est.whitened_
+def test_an_orthogonal_design_is_whitened_by_the_identity():
+    # the Cholesky map keeps the columns' order: on standardized orthogonal
+    # columns it is the identity, and the axes are the features
+    signs = np.array([[1, 1, 1], [1, -1, 1], [1, 1, -1], [1, -1, -1]], float)
+    X = np.tile(signs * [1.0, 5.0, 0.2], (25, 1)) + np.array([3.0, 0.0, -1.0])
+    y = X @ [1.0, 2.0, 3.0] + np.tile([0.1, -0.1, -0.1, 0.1], 25)
+    est = AdamRegressor(record_history=True).fit(X, y)
+    plain = AdamRegressor(record_history=True, whiten=False).fit(X, y)
+    assert est.whitened_ and not plain.whitened_
+    n = min(est.n_iter_, plain.n_iter_)
+    assert_allclose(est.loss_curve_[:n], plain.loss_curve_[:n], rtol=1e-12)
+    assert_allclose(est.history_.moment1hat[:n], plain.history_.moment1hat[:n])
 
 
 def test_null_axes_stay_at_zero_giving_the_minimum_norm_solution():
@@ -129,10 +174,10 @@ def test_whitened_fit_then_partial_fit_continues_in_its_coordinates(standardize)
 
 
 def test_whiten_true_needs_the_statistics():
-    X, y = _polynomial(5, n=4)  # n < d: precompute='auto' takes products
-    with pytest.raises(ValueError, match="whiten=True needs the Gram matrix"):
-        AdamRegressor(whiten=True).fit(X, y)
-    assert AdamRegressor(whiten=True, precompute=True).fit(X, y).whitened_
+    X, y = _polynomial(5, n=4)  # n < d: the statistics still, whitened
+    with pytest.raises(ValueError, match="whiten=True needs the statistics"):
+        AdamRegressor(whiten=True, precompute=False).fit(X, y)
+    assert AdamRegressor(whiten=True).fit(X, y).whitened_
     with pytest.raises(ValueError, match="whiten=True needs full-batch"):
         AdamRegressor(whiten=True, batch_size=2).fit(X, y)
     # 'auto' never complains: it whitens only where it can
