@@ -46,28 +46,38 @@ def _correlated(n=100, seed=0):
     return X, X @ [1.0, 0.2, -3.0, 0.5] + 0.3 * rng.randn(n)
 
 
+def _check_against_seed_loop(X, y, weighted, whitening, rtol):
+    """The default fit's first 80 iterates against the article's loop on
+    the standardized rows ``Z`` whitened by ``whitening(Z, s) -> T``."""
+    s = np.random.RandomState(1).uniform(0.5, 2, len(y)) if weighted else None
+    s_all = np.ones(len(y)) if s is None else s
+    Z, z, _, sigma, _, sigma_y = weighted_standardize(X, y, s_all)
+    T = whitening(Z, s_all / s_all.sum())
+    n_iter = 80
+    iterates, mses = seed_adam(Z @ T, z, 0.1, 0.9, 0.999, 1e-8, n_iter, s)
+    est = AdamRegressor(max_iter=n_iter, n_iter_no_change=None)
+    est = _quiet(est, X, y, sample_weight=s)
+    assert est.whitened_ and est.precomputed_
+    assert_allclose(est.loss_curve_, sigma_y**2 * mses[1:], rtol=rtol)
+    w = T @ iterates[est.best_iter_]
+    assert_allclose(est.coef_, sigma_y * w / sigma, rtol=rtol)
+
+
+def _cholesky(Z, s):
+    return np.linalg.inv(np.linalg.cholesky(Z.T @ (s[:, None] * Z))).T
+
+
+def _principal_axes(Z, s):
+    _, S, Vt = np.linalg.svd(np.sqrt(s)[:, None] * Z, full_matrices=False)
+    assert S[0] / S[-1] > 1e5  # beyond what the Gram matrix resolves
+    return Vt.T / S
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 def test_cholesky_whitened_iterates_equal_the_seed_loop(weighted):
     # a design the Gram matrix resolves: whitened by its Cholesky factor,
     # w = L^{-T} theta, in the order of the columns (no sign to choose)
-    X, y = _correlated()
-    s = np.random.RandomState(1).uniform(0.5, 2, len(y)) if weighted else None
-    s_all = np.ones(len(y)) if s is None else s
-    Z, z, _, sigma, _, sigma_y = weighted_standardize(X, y, s_all)
-    L = np.linalg.cholesky(Z.T @ (s_all[:, None] * Z) / s_all.sum())
-    T = np.linalg.inv(L).T
-    n_iter = 80
-    iterates, mses = seed_adam(Z @ T, z, 0.1, 0.9, 0.999, 1e-8, n_iter, s)
-    est = _quiet(
-        AdamRegressor(max_iter=n_iter, n_iter_no_change=None),
-        X,
-        y,
-        sample_weight=s,
-    )
-    assert est.whitened_ and est.precomputed_
-    assert_allclose(est.loss_curve_, sigma_y**2 * mses[1:], rtol=1e-8)
-    w = T @ iterates[est.best_iter_]
-    assert_allclose(est.coef_, sigma_y * w / sigma, rtol=1e-8)
+    _check_against_seed_loop(*_correlated(), weighted, _cholesky, rtol=1e-8)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -76,29 +86,10 @@ def test_qr_whitened_iterates_equal_the_seed_loop_on_principal_axes(weighted):
     # of the standardized design 4e5); the whitening is the SVD of the
     # rows' QR factor, w = V S^{-1} theta: the principal axes, each up to a
     # sign, to which Adam is equivariant. The oracle takes numpy's SVD of
-    # the standardized rows themselves.
+    # the standardized rows themselves; the weakest axis is resolved to the
+    # design's precision (1e-16 times its condition number, squared)
     X, y = _polynomial(8)
-    s = np.random.RandomState(1).uniform(0.5, 2, len(y)) if weighted else None
-    s_all = np.ones(len(y)) if s is None else s
-    Z, z, _, sigma, _, sigma_y = weighted_standardize(X, y, s_all)
-    root = np.sqrt(s_all / s_all.sum())[:, None]
-    _, S, Vt = np.linalg.svd(root * Z, full_matrices=False)
-    assert S[0] / S[-1] > 1e5
-    T = Vt.T / S
-    n_iter = 80
-    iterates, mses = seed_adam(Z @ T, z, 0.1, 0.9, 0.999, 1e-8, n_iter, s)
-    est = _quiet(
-        AdamRegressor(max_iter=n_iter, n_iter_no_change=None),
-        X,
-        y,
-        sample_weight=s,
-    )
-    assert est.whitened_ and est.precomputed_
-    assert_allclose(est.loss_curve_, sigma_y**2 * mses[1:], rtol=1e-6)
-    w = T @ iterates[est.best_iter_]
-    # coefficients along the weakest axis are resolved to the design's
-    # precision: 1e-16 times its condition number, squared
-    assert_allclose(est.coef_, sigma_y * w / sigma, rtol=1e-6)
+    _check_against_seed_loop(X, y, weighted, _principal_axes, rtol=1e-6)
 
 
 @pytest.mark.parametrize("degree", [5, 8])
