@@ -23,13 +23,14 @@ Nothing here knows about Adam, the estimator or the working coordinates.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 
 __all__ = [
     "FactorStats",
@@ -51,6 +52,9 @@ Matrix = Array | sp.sparray | sp.spmatrix
 
 #: Upper bound on the float64 row block used when reducing over ``X``.
 _BLOCK_BYTES = 2 * 2**20
+#: The Gram statistics of inputs of at least this many ``n d^2`` operations
+#: are reduced by two threads.
+_THREADED_FLOPS = 2 * 10**8
 #: Magnitudes outside ``[_TINY, _HUGE]`` are rescaled (divided by the
 #: column's largest magnitude) before they are squared: their squares would
 #: underflow into subnormal numbers (losing digits, then reading 0) or
@@ -326,55 +330,47 @@ class GramStats:
         ``out`` is an optional float64 buffer of at least the block's shape.
         """
         n, d = X.shape
-        k = Y.shape[1]
-        stats = cls.zeros(d, k, ref, yref)
+        stats = cls.zeros(d, Y.shape[1], ref, yref)
         weight = float(np.sum(s))
         if weight == 0 or n == 0:
             return stats
-        block = np.empty((n, d)) if out is None else out[:n]
-        if sp.issparse(X) and X.dtype == np.float64:
-            X.toarray(out=block)  # scipy writes only into its own dtype
-        elif sp.issparse(X):
-            block[...] = X.toarray()
-        else:
-            block[...] = X
         y_block = np.array(Y, dtype=np.float64)
-        if ref is not None:
-            block /= ref
         if yref is not None:
             y_block /= yref
-        mean = (s @ block) / weight
-        ymean = (s @ y_block) / weight
-        block -= mean
-        y_block -= ymean
-        weighted = y_block * s[:, None]
-        stats.yy = np.einsum("ik,ik->k", weighted, y_block)
-        stats.xy = block.T @ weighted
-        if np.all(s == s[0]):
-            stats.xx = (block.T @ block) * s[0]
-        else:
-            block *= np.sqrt(s)[:, None]
-            stats.xx = block.T @ block
-        stats.weight, stats.mean, stats.ymean = weight, mean, ymean
-        return stats
+        uniform = bool(np.all(s == s[0]))
+        products = _centred_products(X, y_block, s, weight, uniform, ref, out)
+        return stats.absorb(*products)
 
     def merge(self, other: GramStats) -> GramStats:
         """Add ``other``'s rows to these statistics (in place); returns self."""
         if other.weight == 0:
             return self
-        if self.weight == 0:
-            self.weight, self.mean, self.ymean = other.weight, other.mean, other.ymean
-            self.xx, self.xy, self.yy = other.xx, other.xy, other.yy
+        return self.absorb(
+            other.weight, other.mean, other.ymean, other.xx.copy(), other.xy, other.yy
+        )
+
+    def absorb(self, weight, mean, ymean, xx, xy, yy) -> GramStats:
+        """Add the centred statistics of more rows (their weight, means and
+        centred products; ``xx`` is taken over, not copied) in place:
+        returns self."""
+        if weight == 0:
             return self
-        total = self.weight + other.weight
-        factor = self.weight * other.weight / total
-        dx = other.mean - self.mean
-        dy = other.ymean - self.ymean
-        self.xx = self.xx + other.xx + factor * np.outer(dx, dx)
-        self.xy = self.xy + other.xy + factor * np.outer(dx, dy)
-        self.yy = self.yy + other.yy + factor * dy**2
-        self.mean = self.mean + dx * (other.weight / total)
-        self.ymean = self.ymean + dy * (other.weight / total)
+        if self.weight == 0:
+            self.weight, self.mean, self.ymean = weight, mean, ymean
+            self.xx, self.xy, self.yy = xx, xy, yy
+            return self
+        total = self.weight + weight
+        factor = self.weight * weight / total
+        dx = mean - self.mean
+        dy = ymean - self.ymean
+        self.xx += xx
+        # the between-block term, a rank-one update in place (symmetric, so
+        # the C-ordered matrix is updated through its F-ordered transpose)
+        self.xx = blas.dger(factor, dx, dx, a=self.xx.T, overwrite_a=True).T
+        self.xy = self.xy + xy + factor * np.outer(dx, dy)
+        self.yy = self.yy + yy + factor * dy**2
+        self.mean = self.mean + dx * (weight / total)
+        self.ymean = self.ymean + dy * (weight / total)
         self.weight = total
         return self
 
@@ -420,12 +416,105 @@ def out_of_range(maxabs) -> bool:
 
 
 def blockwise_gram_stats(X, Y, s, ref=None, yref=None):
+    """:class:`GramStats` of ``X`` (dense or sparse, any float dtype) one row
+    block at a time, each block centred at its own means and merged in
+    place (:meth:`GramStats.absorb`).
+
+    Large inputs are split into two row ranges reduced by two threads
+    (numpy's products release the GIL) while BLAS runs one thread each, and
+    the two results merged: the same exact merge a cluster performs.
+    """
+    n, d = X.shape
+    uniform = bool(s.size) and s.min() == s.max()
+    if n * d * d < _THREADED_FLOPS or _threads() < 2:
+        return _reduce_rows(X, Y, s, ref, yref, uniform, 0, n)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    half = n // 2
+
+    def part(bounds):
+        return _reduce_rows(X, Y, s, ref, yref, uniform, *bounds)
+
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(part, [(0, half), (half, n)])
+    return first.merge(second)
+
+
+def _threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+def _reduce_rows(X, Y, s, ref, yref, uniform, start, stop) -> GramStats:
+    """The statistics of rows ``start:stop``, block by block into one
+    buffer, merged in place."""
     d, k = X.shape[1], Y.shape[1]
-    buf = _block_buffer(X)
     stats = GramStats.zeros(d, k, ref, yref)
-    for rows in _row_blocks(X):
-        stats.merge(GramStats.from_block(X[rows], Y[rows], s[rows], ref, yref, buf))
+    step = max(1, _BLOCK_BYTES // (8 * max(d, 1)))
+    buf = np.empty((max(0, min(step, stop - start)), d))
+    for lo in range(start, stop, step):
+        rows = slice(lo, min(lo + step, stop))
+        weights = s[rows]
+        if uniform:
+            weight = (rows.stop - lo) * float(s[lo])
+        else:
+            weight = float(np.add.reduce(weights))
+        if weight == 0:
+            continue
+        y_block = np.array(Y[rows], dtype=np.float64)
+        if yref is not None:
+            y_block /= yref
+        stats.absorb(
+            *_centred_products(X[rows], y_block, weights, weight, uniform, ref, buf)
+        )
     return stats
+
+
+def _fill(block, rows, ref) -> None:
+    """``block[...] = rows / ref`` in float64 (sparse rows densified)."""
+    if sp.issparse(rows) and rows.dtype == np.float64:
+        rows.toarray(out=block)  # scipy writes only into its own dtype
+    elif sp.issparse(rows):
+        block[...] = rows.toarray()
+    else:
+        block[...] = rows
+    if ref is not None:
+        block /= ref
+
+
+def _centred_products(rows, y_block, s, weight, uniform, ref=None, out=None):
+    """Weight, means and weighted centred products of one block of rows
+    (dense or sparse, any float dtype), centred into the float64 buffer
+    ``out`` (``y_block`` is overwritten).
+
+    Dense rows are read twice: once for their means, once to write them
+    centred into the buffer, which the product then reads; nothing else
+    touches the block.
+    """
+    m = rows.shape[0]
+    block = np.empty(rows.shape) if out is None else out[:m]
+    if ref is not None or sp.issparse(rows):
+        _fill(block, rows, ref)
+        rows = block
+    if uniform:
+        mean = np.add.reduce(rows, axis=0, dtype=np.float64) / m
+        ymean = np.add.reduce(y_block, axis=0) / m
+    else:
+        mean = np.asarray(s @ rows, dtype=np.float64) / weight
+        ymean = (s @ y_block) / weight
+    np.subtract(rows, mean, out=block)
+    y_block -= ymean
+    weighted = y_block * s[:, None]
+    yy = np.einsum("ik,ik->k", weighted, y_block)
+    xy = block.T @ weighted
+    if uniform:
+        xx = block.T @ block  # BLAS syrk: the same buffer, transposed
+        xx *= s[0]
+    else:
+        block *= np.sqrt(s)[:, None]
+        xx = block.T @ block
+    return weight, mean, ymean, xx, xy, yy
 
 
 def _maxabs(X):

@@ -125,7 +125,12 @@ def test_an_orthogonal_design_is_whitened_by_the_identity():
     plain = AdamRegressor(record_history=True, whiten=False).fit(X, y)
     assert est.whitened_ and not plain.whitened_
     n = min(est.n_iter_, plain.n_iter_)
-    assert_allclose(est.loss_curve_[:n], plain.loss_curve_[:n], rtol=1e-12)
+    # the same iterates; the MSEs differ by round-off of the starting MSE
+    # (the Gram path evaluates yy - 2 w.c + w'Gw, the whitened one a gap)
+    start = plain.loss_curve_[0]
+    assert_allclose(
+        est.loss_curve_[:n], plain.loss_curve_[:n], rtol=1e-10, atol=1e-14 * start
+    )
     assert_allclose(est.history_.moment1hat[:n], plain.history_.moment1hat[:n])
 
 
