@@ -148,10 +148,10 @@ class ArrayData:
         least-squares R^2 the fit at ``params`` is (on these rows). Built
         when asked: ``problem`` (the run's full-batch problem) or a pass
         over the rows per conjugate-gradient step."""
-        _, spread = target_scales(self.Y, self.s, Layout(True, True))
-        variance = (spread / coords.y_scale) ** 2
 
         def short(params):
+            _, spread = target_scales(self.Y, self.s, Layout(True, True))
+            variance = (spread / coords.y_scale) ** 2
             if problem is not None:  # a full-batch run: as many steps as
                 return shortfall(problem, variance, steps=30)(params)  # ~30 its
             Y_work = (self.Y - coords.y_offset) / coords.y_scale

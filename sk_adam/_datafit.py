@@ -39,7 +39,11 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.linalg import lapack
 
-from ._coordinates import Coordinates, Layout, target_scales
+from ._coordinates import (
+    Coordinates,
+    Layout,
+    target_scales_from_stats,
+)
 from ._statistics import FactorStats, GramStats, Matrix, factor_stats, gram_stats
 
 __all__ = [
@@ -667,8 +671,9 @@ def least_squares_problem(
     # overflow is detected (and worked around, or reported) by the solver
     with np.errstate(over="ignore", invalid="ignore"):
         if use_gram(X, precompute):
-            y_offset, y_scale = target_scales(Y, s, layout)
             stats = gram_stats(X, Y, s)
+            # the targets' scales come with the statistics (no second pass)
+            y_offset, y_scale = target_scales_from_stats(stats, layout)
 
             def exact(ref, yref):
                 return factor_stats(X, Y, s, ref, yref)

@@ -45,7 +45,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 from ._adam import Adam
 from ._coordinates import Coordinates
 from ._datafit import Datafit, RowLeastSquares
-from ._kernel import NO_CSR, NO_DENSE, compiled_epoch
+from ._kernel import NO_CSR, NO_DENSE, compiled_epoch, compiled_steps
 from ._order import shuffled_order
 
 __all__ = [
@@ -87,6 +87,49 @@ class FullBatchStep:
         iteration lies, per target, where the problem knows it (whitened
         statistics), else None."""
         return self.problem.gap()
+
+    def stepper(self):
+        """:meth:`run_steps` where the steps can run as one compiled loop
+        (a whitened problem, numba available), else None."""
+        if getattr(self.problem, "cross", None) is None or not hasattr(
+            self.problem, "minimum"
+        ):
+            return None
+        if self.problem.minimum is None or compiled_steps() is None:
+            return None
+        return self.run_steps
+
+    def run_steps(self, params, rate, count, best, weights, tol, gap_tol):
+        """Up to ``count`` iterations in one compiled call (see
+        :func:`sk_adam._kernel._whitened_steps`): the same steps as
+        :meth:`run`, each loss combined with ``weights`` as the solver
+        combines them. ``best`` is ``(value, params, state)``: an iterate
+        below ``value`` is copied into ``params`` and ``state``. Stops
+        after a loss that is not finite, below ``tol``, or whose weighted
+        gap is at most ``gap_tol``. Returns the losses, the stop code (0
+        none, 1 tol, 2 gap, 3 not finite) and the step of the last new best
+        (-1 for none).
+        """
+        state, adam, problem = self.adam.state, self.adam, self.problem
+        value, best_params, best_state = best
+        counters = np.array([state.t, state.beta1_power, state.beta2_power], float)
+        best_counters = np.zeros(3)
+        losses = np.empty(count)
+        run, code, _, best_step = compiled_steps()(
+            params, state.moment1, state.moment2, counters, problem.cross,
+            problem.minimum, weights, rate, adam.beta1, adam.beta2, adam.epsilon,
+            count, value, best_params, best_state.moment1, best_state.moment2,
+            best_counters, tol, gap_tol, losses,
+        )  # fmt: skip
+        state.t = int(counters[0])
+        state.beta1_power, state.beta2_power = counters[1], counters[2]
+        if best_step >= 0:
+            best_state.t = int(best_counters[0])
+            best_state.beta1_power = best_counters[1]
+            best_state.beta2_power = best_counters[2]
+        with np.errstate(over="ignore", invalid="ignore"):
+            problem.evaluate(params)  # the next step's gradient
+        return losses[:run], int(code), int(best_step)
 
 
 class NumpyEngine:

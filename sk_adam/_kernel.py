@@ -30,7 +30,13 @@ import os
 
 import numpy as np
 
-__all__ = ["NO_CSR", "NO_DENSE", "compiled_epoch", "compiled_order"]
+__all__ = [
+    "NO_CSR",
+    "NO_DENSE",
+    "compiled_epoch",
+    "compiled_order",
+    "compiled_steps",
+]
 
 #: What the kernel gets in place of the CSR arrays for dense data, and of the
 #: dense array for CSR data (fixed types: one compiled version for each).
@@ -316,6 +322,71 @@ def _hashed_order(n, keys, multipliers):  # pragma: no cover - runs compiled
     return order[:count]
 
 
+def _whitened_steps(
+    theta, moment1, moment2, state, cross, minimum, weights, rate, beta1, beta2,
+    epsilon, count, best, best_theta, best_moment1, best_moment2, best_state,
+    tol, gap_tol, losses,
+):  # fmt: skip  # pragma: no cover - runs compiled
+    """Up to ``count`` full-batch Adam steps on a whitened problem (MSE per
+    target ``minimum + ||theta - cross||^2``, gradient ``theta - cross``):
+    what :class:`sk_adam._datafit.WhitenedLeastSquares` and
+    :class:`sk_adam._adam.Adam` compute, one step after the other, in one
+    call instead of a dozen numpy calls per step.
+
+    ``state`` holds ``(t, beta1^t, beta2^t)`` and is advanced in place, as
+    are ``theta`` and the moments. The loss of each step (the weighted
+    per-target MSE the solver combines) goes to ``losses``; an iterate whose
+    loss is below ``best`` is copied into the ``best_*`` arrays. The loop
+    stops after a step whose loss is not finite (code 3), below ``tol``
+    (1), or whose weighted gap is at most ``gap_tol`` (2); 0 when ``count``
+    steps ran. Returns ``(steps run, code, best, step of the best or -1)``.
+    """
+    p, k = theta.shape
+    best_step = -1
+    for step in range(count):
+        state[0] += 1.0
+        state[1] *= beta1
+        state[2] *= beta2
+        c2 = np.sqrt(1.0 - state[2])
+        scale = rate * c2 / (1.0 - state[1])
+        floor = epsilon * c2
+        loss = 0.0
+        gap = 0.0
+        for q in range(k):
+            target_gap = 0.0
+            for j in range(p):
+                grad = theta[j, q] - cross[j, q]
+                moment1[j, q] = moment1[j, q] * beta1 + grad * (1.0 - beta1)
+                moment2[j, q] = moment2[j, q] * beta2 + (grad * grad) * (1.0 - beta2)
+                theta[j, q] -= moment1[j, q] / (np.sqrt(moment2[j, q]) + floor) * scale
+                diff = theta[j, q] - cross[j, q]
+                target_gap += diff * diff
+            loss += (minimum[q] + target_gap) * weights[q]
+            gap += target_gap * weights[q]
+        losses[step] = loss
+        if not np.isfinite(loss):
+            return step + 1, 3, best, best_step
+        if loss < best:
+            best = loss
+            best_step = step
+            best_theta[:, :] = theta
+            best_moment1[:, :] = moment1
+            best_moment2[:, :] = moment2
+            best_state[:] = state
+        if loss < tol:
+            return step + 1, 1, best, best_step
+        if gap <= gap_tol:
+            return step + 1, 2, best, best_step
+    return count, 0, best, best_step
+
+
+def compiled_steps():
+    """The compiled :func:`_whitened_steps`, or None (as
+    :func:`compiled_epoch`)."""
+    compiled = _compiled()
+    return compiled[2] if compiled else None
+
+
 def compiled_epoch():
     """The compiled :func:`_epoch`, or None if numba is missing or disabled.
 
@@ -335,7 +406,7 @@ def compiled_order():
 
 
 def _compiled():
-    """``(epoch, order)`` compiled, or None."""
+    """``(epoch, order, steps)`` compiled, or None."""
     global _COMPILED
     if os.environ.get("SK_ADAM_NO_NUMBA"):
         return None
@@ -378,4 +449,11 @@ def _compile(numba, prefetch, cache):
     )  # fmt: skip
     order = jit(_hashed_order)
     order(2, np.zeros(4, dtype=np.uint32), np.ones(4, dtype=np.uint32))
-    return epoch, order
+    steps = jit(_whitened_steps)
+    two = np.zeros((1, 1))
+    steps(
+        two.copy(), two.copy(), two.copy(), np.array([0.0, 1.0, 1.0]), two.copy(),
+        zero, one, 1e-3, 0.9, 0.999, 1e-8, 1, np.inf, two.copy(), two.copy(),
+        two.copy(), np.zeros(3), 0.0, 0.0, np.empty(1),
+    )  # fmt: skip
+    return epoch, order, steps

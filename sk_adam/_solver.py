@@ -231,12 +231,42 @@ class _Progress:
             self.best_state.assign(state)
             self.best_iter = t
 
-    def optimal(self, current, gap) -> bool:
-        """The optimum rule: whether the training MSE ``current``, ``gap``
-        above the least-squares minimum, is within :data:`OPTIMUM_RTOL` of
-        it, relative to the starting MSE."""
-        self.minimum = current - gap
-        return gap <= OPTIMUM_RTOL * abs(self.loss[0])
+    def extend(self, t, losses, best_step) -> int:
+        """Iterations ``t + 1, ...`` left ``losses`` (the training MSEs; the
+        last one may be non-finite, which is not recorded), run where the
+        best iterate was kept by the epoch itself, at ``best_step`` of them
+        (-1: none better). Returns the last iteration."""
+        if self.floor is None:
+            first = self.best[0] if np.isfinite(self.best[0]) else losses[0]
+            self.floor = ROUNDOFF_RTOL * abs(first)
+        self.loss.extend(losses.tolist())
+        finite = losses if np.isfinite(losses[-1]) else losses[:-1]
+        self.value.extend(finite.tolist())
+        self.best.extend(
+            np.minimum.accumulate(np.r_[self.best[t], finite])[1:].tolist()
+        )
+        if best_step >= 0:
+            self.best_iter = t + best_step + 1
+        return t + losses.size
+
+    def quiet(self, t, max_iter) -> int:
+        """How many of the iterations after ``t`` (at least 1, at most to
+        ``max_iter``) cannot fire the stall rule, whatever their MSE.
+
+        The best MSE never rises, and what is left to gain never grows: so
+        the rule cannot fire at ``t' `` unless ``best[t' - window]`` is
+        already within today's margin of today's best, which first holds
+        at some index ``j`` (the window having started by then).
+        """
+        window, room = self.settings.window, max_iter - t
+        if window is None:
+            return room
+        best = self.best
+        left = best[t] if self.minimum is None else best[t] - self.minimum
+        margin = self.settings.stall_tol * max(abs(left), self.floor or 0.0)
+        recent = np.asarray(best[self.window_start : t + 1])
+        j = self.window_start + int(np.argmax(recent <= best[t] + margin))
+        return max(1, min(j + window - 1 - t, room))
 
     def stalled(self, t) -> str | None:
         """None, or "flat" (converged) or "circling" when the stall rule
@@ -334,47 +364,114 @@ def _stalled_short(settings, short) -> str:
     )
 
 
+#: The stop codes of an epoch's compiled steps (``run_steps``).
+_STOP_CODES = {0: None, 1: "tol", 2: "optimum", 3: "diverged"}
+
+
 def _iterate(epoch, params, state, settings, decay, progress, callback):
     """The loop of :func:`solve`; returns the rule that ended it and the
-    last iteration."""
-    reason, t = "max_iter", 0
-    # tol=0 switches the rule off: a fit from statistics can report an MSE a
-    # round-off below zero, which must not count as "below 0"
-    use_tol = settings.tol > 0
-    tol = settings.tol / progress.units.unit / progress.units.unit
-    # the optimum rule is the stall rule's certified form (off with it), on
-    # the training MSE (not with a validation set, which the stall watches)
-    certify = settings.window is not None and progress.validation is None
-    clock = time.perf_counter()
+    last iteration.
+
+    Where the epoch runs many steps in one compiled call (a whitened
+    problem), the iterations that cannot fire the stall rule
+    (:meth:`_Progress.quiet`) run that way, with the tol and optimum rules
+    and the best iterate kept inside the call: the same iterations, the
+    same decisions, without Python between them."""
+    t = 0
+    quick = _quick_steps(epoch, settings, progress, callback)
+    progress.clock = time.perf_counter()
     # non-finite values are detected below; numpy need not warn about them
     with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(1, settings.max_iter + 1):
-            current = epoch.run(params, decay.rate) @ progress.units.weights
-            progress.loss.append(current)
-            if callback is not None:
-                callback(params, state, decay.rate)
-            if not np.isfinite(current):
-                return "diverged", t
-            progress.record(t, current, params, state)
-            if settings.verbose:
-                mse = progress.units.to_data(current)
-                _report(t, mse, time.perf_counter() - clock)
-            if use_tol and current < tol:
-                return "tol", t
-            gap = epoch.gap() if certify else None
-            if gap is not None and progress.optimal(
-                current, gap @ progress.units.weights
-            ):
-                return "optimum", t
-            stall = progress.stalled(t)
-            if stall == "circling" and decay.decay():
-                # circling, not converged: back to the best point, with a
-                # tenth of the learning rate
-                progress.rewind(t, params, state)
-                epoch.restart(params)
-            elif stall is not None:
-                return "stall", t
-    return reason, t
+        while t < settings.max_iter:
+            count = progress.quiet(t, settings.max_iter) if quick else 1
+            if count > 1:
+                t, stop = quick(params, decay.rate, count, t)
+            else:
+                t += 1
+                stop = _one_iteration(
+                    epoch, params, state, decay, progress, callback, t
+                )
+            if stop is None:
+                stop = _stall(epoch, params, state, decay, progress, t)
+            if stop is not None:
+                return stop, t
+    return "max_iter", t
+
+
+def _thresholds(settings, progress):
+    """The tol rule's threshold (-inf when off: tol=0 switches it off, since
+    a fit from statistics can report an MSE a round-off below zero) and the
+    optimum rule's (-inf when off: it is the stall rule's certified form,
+    on the training MSE, so not with a validation set)."""
+    unit = progress.units.unit
+    tol = settings.tol / unit / unit if settings.tol > 0 else -np.inf
+    certify = settings.window is not None and progress.validation is None
+    gap = OPTIMUM_RTOL * abs(progress.loss[0]) if certify else -np.inf
+    return tol, gap
+
+
+def _one_iteration(epoch, params, state, decay, progress, callback, t):
+    """Iteration ``t``: one epoch, then the rules that look at its MSE."""
+    settings = progress.settings
+    current = epoch.run(params, decay.rate) @ progress.units.weights
+    progress.loss.append(current)
+    if callback is not None:
+        callback(params, state, decay.rate)
+    if not np.isfinite(current):
+        return "diverged"
+    progress.record(t, current, params, state)
+    if settings.verbose:
+        elapsed = time.perf_counter() - progress.clock
+        _report(t, progress.units.to_data(current), elapsed)
+    tol, gap_tol = _thresholds(settings, progress)
+    if current < tol:
+        return "tol"
+    gap = epoch.gap() if gap_tol > -np.inf else None
+    if gap is not None:
+        gap = gap @ progress.units.weights
+        progress.minimum = current - gap
+        if gap <= gap_tol:
+            return "optimum"
+    return None
+
+
+def _stall(epoch, params, state, decay, progress, t):
+    """The stall rule at iteration ``t``: "stall", or None (also after a
+    plateau decay, which goes back to the best iterate and goes on)."""
+    stall = progress.stalled(t)
+    if stall == "circling" and decay.decay():
+        # circling, not converged: back to the best point, with a tenth of
+        # the learning rate
+        progress.rewind(t, params, state)
+        epoch.restart(params)
+        return None
+    return None if stall is None else "stall"
+
+
+def _quick_steps(epoch, settings, progress, callback):
+    """``quick(params, rate, count, t) -> (t, stop)``, running ``count``
+    iterations after ``t`` in one compiled call, or None where the epoch
+    has none or every iteration must be seen (a callback, progress lines,
+    a validation set)."""
+    if callback is not None or settings.verbose or progress.validation is not None:
+        return None
+    stepper = getattr(epoch, "stepper", None)
+    run_steps = stepper() if stepper is not None else None
+    if run_steps is None:
+        return None
+    weights = progress.units.weights
+    tol, gap_tol = _thresholds(settings, progress)
+
+    def quick(params, rate, count, t):
+        best = (progress.best[t], progress.best_params, progress.best_state)
+        losses, code, best_step = run_steps(
+            params, rate, count, best, weights, tol, gap_tol
+        )
+        if np.isfinite(losses[-1]):
+            progress.minimum = losses[-1] - epoch.gap() @ weights
+        return progress.extend(t, losses, best_step), _STOP_CODES[code]
+
+    return quick
 
 
 def _result(params, state, settings, decay, progress, reason, t) -> Run:

@@ -1,0 +1,112 @@
+"""The compiled full-batch steps against the numpy ones.
+
+On whitened statistics the solver runs the iterations that cannot fire the
+stall rule as one compiled call (``sk_adam._kernel._whitened_steps``), with
+the tol and optimum rules and the best iterate kept inside it. The numpy
+engine (``SK_ADAM_NO_NUMBA``) runs the same iterations one by one: both must
+take the same decisions (iterations, kept iterate, rule) and reach the same
+numbers up to the order of floating-point sums.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning
+
+from sk_adam import AdamRegressor, _solver
+from sk_adam._kernel import compiled_steps
+
+
+def _data(k=1, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(300, 6) @ rng.randn(6, 6) * np.logspace(-2, 2, 6) + 7.0
+    Y = X @ rng.randn(6, k) + 0.3 * rng.randn(300, k)
+    return X, (Y[:, 0] if k == 1 else Y)
+
+
+def _fit(monkeypatch, engine, X, y, sample_weight=None, **params):
+    if engine == "numpy":
+        monkeypatch.setenv("SK_ADAM_NO_NUMBA", "1")
+    else:
+        monkeypatch.delenv("SK_ADAM_NO_NUMBA", raising=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return AdamRegressor(**params).fit(X, y, sample_weight=sample_weight)
+
+
+def _same(a, b):
+    assert (a.n_iter_, a.best_iter_, a.stop_reason_, a.t_) == (
+        b.n_iter_,
+        b.best_iter_,
+        b.stop_reason_,
+        b.t_,
+    )
+    assert a.alpha_decays_ == b.alpha_decays_
+    assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-10)
+    assert_allclose(a.coef_, b.coef_, rtol=1e-10)
+    assert_allclose(a.intercept_, b.intercept_, rtol=1e-10)
+    # the moments end as gradients of 1e-12 or less, differences at the
+    # round-off of the parameters (of order 1 in whitened units)
+    assert_allclose(a.moment1_, b.moment1_, rtol=1e-8, atol=1e-15)
+
+
+# parameters, and the rule that ends the fit (checked, so that each case
+# exercises what it names)
+CASES = {
+    "defaults": ({}, "optimum"),
+    "tol rule": ({"tol": 3.0}, "tol"),
+    "max_iter": ({"max_iter": 57}, "max_iter"),
+    "stall with plateau decays": (
+        {"n_iter_no_change": 7, "stall_tol": 1e-3},
+        "stall",
+    ),
+    "no stall rule": ({"n_iter_no_change": None, "max_iter": 300}, "max_iter"),
+}
+
+
+def test_the_compiled_steps_are_used(monkeypatch):
+    assert compiled_steps() is not None  # numba is in the test extra
+    calls = []
+    original = _solver._quick_steps
+
+    def spy(*args):
+        quick = original(*args)
+        calls.append(quick is not None)
+        return quick
+
+    monkeypatch.setattr(_solver, "_quick_steps", spy)
+    AdamRegressor().fit(*_data())
+    assert calls == [True]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("k", [1, 3])
+def test_compiled_steps_equal_numpy(monkeypatch, case, k):
+    X, y = _data(k)
+    s = np.random.RandomState(2).uniform(0.1, 3, len(X))
+    params, rule = CASES[case]
+    compiled = _fit(monkeypatch, "compiled", X, y, s, **params)
+    numpy = _fit(monkeypatch, "numpy", X, y, s, **params)
+    assert compiled.whitened_ and compiled.stop_reason_ == rule
+    if "decays" in case:
+        assert compiled.alpha_decays_ > 0
+    _same(compiled, numpy)
+
+
+def test_divergence_is_the_same(monkeypatch):
+    X, y = _data()
+    compiled = _fit(monkeypatch, "compiled", X, y, alpha=1e300, max_iter=50)
+    numpy = _fit(monkeypatch, "numpy", X, y, alpha=1e300, max_iter=50)
+    assert compiled.stop_reason_ == numpy.stop_reason_ == "diverged"
+    _same(compiled, numpy)
+
+
+def test_history_and_verbose_run_every_iteration_in_numpy(monkeypatch, capsys):
+    # a callback and progress lines need each iteration: the same fit
+    X, y = _data()
+    plain = _fit(monkeypatch, "compiled", X, y)
+    recorded = _fit(monkeypatch, "compiled", X, y, record_history=True)
+    _same(plain, recorded)
+    assert recorded.history_.n_iter == recorded.n_iter_
