@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from sklearn.utils import assert_all_finite
 
 from ._coordinates import Coordinates, Layout, target_scales
-from ._datafit import RowLeastSquares, least_squares_problem, shortfall
+from ._datafit import RowLeastSquares, least_squares_problem, shortfall, use_gram
 from ._epochs import MiniBatchEpochs, Validation
 
 __all__ = ["ArrayData", "relative_weights"]
@@ -123,8 +123,18 @@ class ArrayData:
 
     def problem(self, layout: Layout, *, precompute, whiten):
         """The full-batch problem and its coordinates (see
-        :func:`~sk_adam._datafit.least_squares_problem`)."""
-        return least_squares_problem(
+        :func:`~sk_adam._datafit.least_squares_problem`).
+
+        When the finiteness of ``X`` is not checked yet, the statistics
+        check it: a NaN or inf in ``X`` makes its offsets, scales, Gram
+        matrix or cross products non-finite, and only then is ``X`` searched
+        for scikit-learn's message (finite statistics prove finite data).
+        The products path reads ``X`` only when iterating, so it checks
+        first.
+        """
+        if not self.finite_checked and not use_gram(self.X, precompute):
+            self.check_finite()
+        problem, coords = least_squares_problem(
             self.X,
             self.Y,
             self.s,
@@ -133,6 +143,14 @@ class ArrayData:
             precompute=precompute,
             whiten=whiten,
         )
+        if not self.finite_checked:
+            summary = [coords.x_offset, coords.x_scale, problem.cross]
+            summary.append(getattr(problem, "gram", problem.cross))
+            if all(np.all(np.isfinite(a)) for a in summary):
+                self.finite_checked = True
+            else:
+                self.check_finite()  # raises for NaN or inf; else overflow
+        return problem, coords
 
     def coordinates(self, layout: Layout) -> Coordinates:
         """The working coordinates from the rows' weighted statistics."""

@@ -786,14 +786,17 @@ n_features)
             if hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
             return data
-        # After the first partial_fit call, the finiteness of X is checked by
-        # the epoch itself (a NaN or inf in a row it reads makes the MSE
-        # non-finite), which saves a pass over the chunk. The first call reads
-        # X for its statistics first.
-        X, Y, s, one_d = self._validate_xy(
-            X, y, sample_weight, reset=first, finite_X=first
+        # The finiteness of X is checked by what reads it anyway, which saves a
+        # pass: after the first partial_fit call by the epoch (a NaN or inf in
+        # a row it reads makes the MSE non-finite), and in a full-batch fit by
+        # the statistics (ArrayData.problem). Elsewhere validate_data does.
+        folded = (incremental and not first) or (
+            not incremental and self.batch_size is None and not self.early_stopping
         )
-        return ArrayData(X, Y, s, one_d=one_d, finite_checked=first)
+        X, Y, s, one_d = self._validate_xy(
+            X, y, sample_weight, reset=first, finite_X=not folded
+        )
+        return ArrayData(X, Y, s, one_d=one_d, finite_checked=not folded)
 
     def _settings(self) -> SolverSettings:
         batched = self.batch_size is not None

@@ -1,5 +1,7 @@
 """Bad input gets a clear error; the caller's data is never modified."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -77,6 +79,46 @@ def test_later_partial_fit_calls_reject_non_finite_X(monkeypatch, engine, bad, c
     np.testing.assert_array_equal(est.coef_, before[0])
     assert est.t_ == before[1]
     np.testing.assert_array_equal(est.moment1_, before[2])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e300])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"standardize": False},
+        {"standardize": False, "fit_intercept": False},
+        {"whiten": False},
+        {"precompute": False},
+    ],
+)
+@pytest.mark.parametrize("kind", ["dense", "float32", "sparse", "weighted"])
+def test_full_batch_fit_finds_non_finite_X_through_its_statistics(bad, params, kind):
+    # fit checks X's finiteness through the statistics it computes anyway
+    # (finite statistics prove finite data): scikit-learn's message for NaN
+    # and inf, and a fit (rescaled squares) for huge finite values
+    X = X_OK.copy()
+    X[7, 1] = bad
+    sw = np.linspace(0.5, 2, 20) if kind == "weighted" else None
+    if kind == "float32" and np.isfinite(bad):
+        X[7, 1] = 1e30  # the largest float32 region
+    X = X.astype(np.float32) if kind == "float32" else X
+    X = sp.csr_array(X) if kind == "sparse" else X
+    est = AdamRegressor(**params)
+    if kind != "float32" and bad == 1e300 and params.get("standardize") is False:
+        # on the data as given, squares that overflow are the documented error
+        with pytest.raises(ValueError, match="overflow"):
+            est.fit(X, Y_OK, sample_weight=sw)
+        return
+    if np.isfinite(bad):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            assert np.all(np.isfinite(est.fit(X, Y_OK, sample_weight=sw).coef_))
+        return
+    match = "NaN" if np.isnan(bad) else "infinity"
+    with pytest.raises(ValueError, match=f"Input X contains {match}"):
+        est.fit(X, Y_OK, sample_weight=sw)
+    assert not hasattr(est, "coef_")
 
 
 @pytest.mark.parametrize(
