@@ -113,6 +113,7 @@ def main(argv=None) -> int:
     tall_rows, traces, _ = suite.tall_dense(sizes)
     rows = (
         tall_rows
+        + suite.full_batch(sizes)
         + suite.per_step(sizes)
         + suite.direct_steps(sizes)
         + suite.memory(sizes)

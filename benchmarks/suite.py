@@ -37,6 +37,12 @@ class Sizes:
     wide: tuple[int, int] = (2_000, 4_000)
     sparse: tuple[int, int] = (100_000, 50_000)
     sparse_nnz_per_row: int = 10
+    full_batch: tuple[tuple[int, int], ...] = (
+        (10_000, 10),
+        (100_000, 50),
+        (1_000_000, 50),
+    )
+    rounds: int = 7
     step_d: tuple[int, ...] = (10, 100)
     step_n: int = 10_000
     step_iters: int = 2_000
@@ -53,6 +59,8 @@ class Sizes:
 
 QUICK = Sizes(
     tall=(2_000, 10),
+    full_batch=((2_000, 5),),
+    rounds=1,
     wide=(50, 100),
     sparse=(2_000, 500),
     step_d=(10,),
@@ -140,7 +148,6 @@ def tall_dense(sizes: Sizes):
             f"{default_time / ridge_time:.2f} x Ridge(cholesky)",
         )
     )
-    rows.append(_statistics_pass_row(X, y, sizes.repeats))
 
     adam_time, adam = median_time(
         lambda: AdamRegressor(tol=tol).fit(X, y), sizes.repeats
@@ -199,20 +206,53 @@ def tall_dense(sizes: Sizes):
     return rows, traces, mse_opt
 
 
-def _statistics_pass_row(X, y, repeats):
-    """The blockwise statistics pass against one BLAS ``X.T @ X``."""
+RIDGE = "Ridge(alpha=1e-10, solver='cholesky')"
+STATS = "gram_stats (the statistics pass)"
+
+
+def _full_batch_contenders(X, y):
     from sk_adam._statistics import gram_stats
 
-    n, d = X.shape
-    Y, s = y[:, None], np.full(n, 1.0 / n)
-    gram_time, _ = median_time(lambda: X.T @ X, repeats)
-    stats_time, _ = median_time(lambda: gram_stats(X, Y, s), repeats)
-    return (
-        f"statistics pass {n:,} x {d}",
-        "gram_stats (centred blocks, merged)",
-        stats_time,
-        f"{stats_time / gram_time:.2f} x X.T @ X ({1e3 * gram_time:.1f} ms)",
-    )
+    Y, s = y[:, None], np.full(len(y), 1.0 / len(y))
+    return {
+        "LinearRegression()": lambda: LinearRegression().fit(X, y),
+        RIDGE: lambda: Ridge(alpha=1e-10, solver="cholesky").fit(X, y),
+        "AdamRegressor()": lambda: AdamRegressor().fit(X, y),
+        "X.T @ X": lambda: X.T @ X,
+        STATS: lambda: gram_stats(X, Y, s),
+    }
+
+
+def full_batch(sizes: Sizes):
+    """Default full-batch fits against the closed forms, and the statistics
+    pass against one ``X.T @ X``: contenders in turns (one of each per
+    round, ``sizes.rounds`` rounds), medians, ratios within a size. BLAS
+    keeps its own threads; the statistics pass holds it to one thread per
+    Python thread while it runs its two."""
+    rows = []
+    for n, d in sizes.full_batch:
+        X, y = tall_problem(n, d)
+        contenders = _full_batch_contenders(X, y)
+        times = {name: [] for name in contenders}
+        for _ in range(sizes.rounds):
+            for name, run in contenders.items():
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+        med = {name: statistics.median(t) for name, t in times.items()}
+        adam = AdamRegressor().fit(X, y)
+        fit = med["AdamRegressor()"]
+        notes = {
+            "AdamRegressor()": (
+                f"{adam.n_iter_} iterations, stop: {adam.stop_reason_}; "
+                f"{fit / med['LinearRegression()']:.2f} x LinearRegression, "
+                f"{fit / med[RIDGE]:.2f} x Ridge(cholesky)"
+            ),
+            STATS: f"{med[STATS] / med['X.T @ X']:.2f} x X.T @ X",
+        }
+        case = f"full batch {n:,} x {d}, defaults"
+        rows += [(case, name, med[name], notes.get(name, "")) for name in med]
+    return rows
 
 
 def _adam_trace(X, y, mse_opt, steps):
