@@ -430,16 +430,28 @@ def blockwise_gram_stats(X, Y, s, ref=None, yref=None):
         return _reduce_rows(X, Y, s, ref, yref, uniform, 0, n)
     from concurrent.futures import ThreadPoolExecutor
 
-    from threadpoolctl import threadpool_limits
-
     half = n // 2
 
     def part(bounds):
         return _reduce_rows(X, Y, s, ref, yref, uniform, *bounds)
 
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(2) as pool:
+    with _blas().limit(limits=1, user_api="blas"), ThreadPoolExecutor(2) as pool:
         first, second = pool.map(part, [(0, half), (half, n)])
     return first.merge(second)
+
+
+_CONTROLLER = None
+
+
+def _blas():
+    """threadpoolctl's controller, made once (it inspects the loaded
+    libraries: 0.4 ms)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
 
 
 def _threads() -> int:
@@ -497,12 +509,10 @@ def _centred_products(rows, y_block, s, weight, uniform, ref=None, out=None):
     if ref is not None or sp.issparse(rows):
         _fill(block, rows, ref)
         rows = block
-    if uniform:
-        mean = np.add.reduce(rows, axis=0, dtype=np.float64) / m
-        ymean = np.add.reduce(y_block, axis=0) / m
-    else:
-        mean = np.asarray(s @ rows, dtype=np.float64) / weight
-        ymean = (s @ y_block) / weight
+    # weighted sums as matrix-vector products: BLAS reads a narrow block
+    # six times faster than add.reduce over its first axis
+    mean = np.asarray(s @ rows, dtype=np.float64) / weight
+    ymean = (s @ y_block) / weight
     np.subtract(rows, mean, out=block)
     y_block -= ymean
     weighted = y_block * s[:, None]
