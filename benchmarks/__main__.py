@@ -114,6 +114,7 @@ def main(argv=None) -> int:
     rows = (
         tall_rows
         + suite.full_batch(sizes)
+        + suite.exactness(sizes)
         + suite.per_step(sizes)
         + suite.direct_steps(sizes)
         + suite.memory(sizes)

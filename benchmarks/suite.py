@@ -43,6 +43,7 @@ class Sizes:
         (1_000_000, 50),
     )
     rounds: int = 7
+    conditions: tuple[float, ...] = (1e5, 1e8, 1e10, 1e12)
     step_d: tuple[int, ...] = (10, 100)
     step_n: int = 10_000
     step_iters: int = 2_000
@@ -61,6 +62,7 @@ QUICK = Sizes(
     tall=(2_000, 10),
     full_batch=((2_000, 5),),
     rounds=1,
+    conditions=(1e5,),
     wide=(50, 100),
     sparse=(2_000, 500),
     step_d=(10,),
@@ -204,6 +206,43 @@ def tall_dense(sizes: Sizes):
         rows.append((case, *row))
         traces[name] = trace
     return rows, traces, mse_opt
+
+
+def exactness(sizes: Sizes):
+    """R^2 short of exact least squares (refined in extended precision,
+    evaluated in extended precision: :mod:`benchmarks.designs`) on designs
+    of growing condition number, for the default fit and the closed forms
+    users compare it with."""
+    from scipy.linalg import lstsq
+
+    from .designs import exact_r2, extended_r2, ill_conditioned, standardized_condition
+
+    rows = []
+    for condition in sizes.conditions:
+        X, y = ill_conditioned(condition)
+        best = exact_r2(X, y)
+        case = (
+            f"exactness, {X.shape[0]} x {X.shape[1]}, standardized condition "
+            f"number {standardized_condition(X):.1e}: R^2 short of least squares"
+        )
+        mean = X.mean(axis=0)
+        centred = lstsq(X - mean, y - y.mean())[0]
+        fits = {
+            "AdamRegressor()": AdamRegressor().fit(X, y),
+            "LinearRegression()": LinearRegression().fit(X, y),
+            RIDGE: Ridge(alpha=1e-10, solver="cholesky").fit(X, y),
+        }
+        for name, est in fits.items():
+            gap = best - extended_r2(X, y, est.coef_, est.intercept_)
+            note = f"{gap:.1e}"
+            if name == "AdamRegressor()":
+                note += f" ({est.n_iter_} iterations, stop: {est.stop_reason_})"
+            rows.append((case, name, float("nan"), note))
+        gap = best - extended_r2(X, y, centred, y.mean() - mean @ centred)
+        rows.append(
+            (case, "scipy.linalg.lstsq (centred X)", float("nan"), f"{gap:.1e}")
+        )
+    return rows
 
 
 RIDGE = "Ridge(alpha=1e-10, solver='cholesky')"

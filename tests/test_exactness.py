@@ -15,64 +15,21 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.linalg import lstsq
 from sklearn.datasets import load_diabetes
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import PolynomialFeatures
 
+from benchmarks.designs import (
+    exact_r2,
+    extended_r2,
+    ill_conditioned,
+    standardized_condition,
+)
 from sk_adam import AdamRegressor
 
 
-def _r2(X, y, coef, intercept):
-    """R^2 with the residuals in extended precision."""
-    wide = np.longdouble
-    residual = y.astype(wide) - X.astype(wide) @ coef.astype(wide) - wide(intercept)
-    centred = y.astype(wide) - np.mean(y.astype(wide))
-    return float(1 - np.sum(residual**2) / np.sum(centred**2))
-
-
-def _exact_r2(X, y):
-    mean = X.mean(axis=0)
-    Xc = X - mean
-    scale = np.linalg.norm(Xc, axis=0)
-    scale[scale == 0] = 1.0
-    A = Xc / scale
-    coef = np.zeros(X.shape[1])
-    for _ in range(4):  # lstsq, then three refinements
-        residual = (y - y.mean()).astype(np.longdouble) - A.astype(np.longdouble) @ coef
-        coef = (
-            coef + lstsq(A, np.float64(residual), cond=1e-15, lapack_driver="gelsy")[0]
-        )
-    coef = coef / scale
-    return _r2(X, y, coef, y.mean() - mean @ coef)
-
-
 def _score(est, X, y):
-    return _r2(X, y, est.coef_, est.intercept_)
-
-
-def _standardized_condition(X):
-    Z = X - X.mean(axis=0)
-    Z = Z / np.linalg.norm(Z, axis=0)
-    s = np.linalg.svd(Z, compute_uv=False)
-    return s[0] / s[-1]
-
-
-def _design(condition, n=400, d=12, seed=0):
-    """Columns of mixed scales and offsets whose standardized design has
-    singular values spread log-uniformly over ``condition``, and a target
-    that depends on every direction, the weakest included."""
-    rng = np.random.RandomState(seed)
-    U = np.linalg.qr(rng.randn(n, d) - 0)[0]
-    U -= U.mean(axis=0)  # centred columns: what standardizing sees
-    V = np.linalg.qr(rng.randn(d, d))[0]
-    singular = np.logspace(0, -np.log10(condition), d)
-    # offsets of a few spreads: a column then holds its variation to 1e-15
-    scales = np.logspace(-3, 3, d)
-    offsets = scales * rng.uniform(-10, 10, d)
-    X = (U * singular) @ V.T * scales + offsets
-    y = U @ rng.randn(d) + 0.1 * rng.randn(n)
-    return X, y
+    return extended_r2(X, y, est.coef_, est.intercept_)
 
 
 def _fit(X, y):
@@ -86,12 +43,12 @@ def _fit(X, y):
 # refinement on residuals in extended precision, not built yet)
 @pytest.mark.parametrize("condition", [1e1, 1e3, 1e5, 1e8, 1e10])
 def test_full_rank_designs_reach_least_squares_in_600_iterations(condition):
-    X, y = _design(condition)
-    assert 0.3 < _standardized_condition(X) / condition < 3
+    X, y = ill_conditioned(condition)
+    assert 0.3 < standardized_condition(X) / condition < 3
     est = _fit(X, y)
     assert est.whitened_ and est.stop_reason_ == "optimum"
     assert est.n_iter_ <= 600
-    assert abs(_score(est, X, y) - _exact_r2(X, y)) < 1e-6
+    assert abs(_score(est, X, y) - exact_r2(X, y)) < 1e-6
 
 
 def test_polynomial_diabetes_is_fitted_to_least_squares():
@@ -102,7 +59,7 @@ def test_polynomial_diabetes_is_fitted_to_least_squares():
     X = PolynomialFeatures(3, include_bias=False).fit_transform(X)
     est = _fit(X, y)
     assert est.n_iter_ <= 600
-    assert abs(_score(est, X, y) - _exact_r2(X, y)) < 1e-6
+    assert abs(_score(est, X, y) - exact_r2(X, y)) < 1e-6
 
 
 @pytest.mark.parametrize("shape", [(16, 6), (40, 30), (200, 5)])
@@ -120,7 +77,7 @@ def test_rank_deficient_designs_reach_the_minimum_norm_fit(shape):
     est = _fit(X, y)
     assert est.precomputed_ and est.whitened_
     assert est.n_iter_ <= 2000
-    assert abs(_score(est, X, y) - _exact_r2(X, y)) < 1e-6
+    assert abs(_score(est, X, y) - exact_r2(X, y)) < 1e-6
     # minimum norm: the duplicated columns share their coefficient
     assert np.allclose(est.coef_[:2], est.coef_[-3:-1], rtol=1e-6, atol=1e-9)
 
