@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sk_adam import AdamRegressor
 from sk_adam._datafit import GramLeastSquares, least_squares_problem
-from sk_adam._statistics import column_stats
+from sk_adam._statistics import column_stats, gram_stats
 
 
 def _data(seed=0, n=120, d=5, n_targets=None, density=1.0):
@@ -154,3 +154,38 @@ def test_auto_choice(shape, sparse, expected):
 
     assert use_gram(X, "auto") is expected
     assert use_gram(X, True) is True and use_gram(X, False) is False
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_blockwise_statistics_are_exact_across_blocks(weighted):
+    # 30,000 x 50: six row blocks, each shifted by the means of those before
+    # it, which must not lose digits where the means move: a trend, a
+    # column zero in the first blocks, offsets of 1e8 with unit spread
+    rng = np.random.RandomState(0)
+    n, d = 30_000, 50
+    X = rng.randn(n, d)
+    X[:, 0] = np.arange(n) * 1e3 + rng.randn(n)  # a trend across blocks
+    X[: n // 2, 1] = 0.0  # constant so far, then varying
+    X[:, 2] += 1e8  # offset of 1e8 spreads
+    y = X[:, 3] + rng.randn(n)
+    s = rng.uniform(0.5, 2, n) if weighted else np.ones(n)
+    s = s / s.sum()
+    stats = gram_stats(X, y[:, None], s)
+    # the oracle: two passes in extended precision
+    wide = X.astype(np.longdouble)
+    mean = (s[:, None] * wide).sum(axis=0)
+    centred = wide - mean
+    exact = centred.T @ (s[:, None] * centred)
+    scale = np.sqrt(np.diag(exact))
+    error = np.abs(np.asarray((stats.xx / stats.weight - exact), dtype=np.float64))
+    error /= np.outer(scale, scale).astype(np.float64)
+    # the products with the offset column: float64 means of values near
+    # 1e8 with a unit spread are exact only to 1.5e-8 of it (the oracle's
+    # mean is extended; the blockwise pass before the shifted blocks left
+    # 2.8e-8 here); every other product to 1e-12
+    assert np.max(error[2]) < 1e-8
+    error[2, :] = error[:, 2] = 0.0
+    assert np.max(error) < 1e-12
+    # means to 1e-14 of themselves, or 1e-15 of a unit spread
+    expected = np.asarray(mean, dtype=np.float64)
+    assert_allclose(stats.mean, expected, rtol=1e-14, atol=1e-15)
