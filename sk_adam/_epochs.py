@@ -44,7 +44,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 
 from ._adam import Adam
 from ._coordinates import Coordinates
-from ._datafit import Datafit, RowLeastSquares
+from ._datafit import Datafit, RowLeastSquares, WhitenedLeastSquares
 from ._kernel import NO_CSR, NO_DENSE, compiled_epoch, compiled_steps
 from ._order import shuffled_order
 
@@ -91,13 +91,9 @@ class FullBatchStep:
     def stepper(self):
         """:meth:`run_steps` where the steps can run as one compiled loop
         (a whitened problem, numba available), else None."""
-        if getattr(self.problem, "cross", None) is None or not hasattr(
-            self.problem, "minimum"
-        ):
+        if not isinstance(self.problem, WhitenedLeastSquares):
             return None
-        if self.problem.minimum is None or compiled_steps() is None:
-            return None
-        return self.run_steps
+        return None if compiled_steps() is None else self.run_steps
 
     def run_steps(self, params, rate, count, best, weights, tol, gap_tol):
         """Up to ``count`` iterations in one compiled call (see

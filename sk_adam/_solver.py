@@ -378,6 +378,7 @@ def _iterate(epoch, params, state, settings, decay, progress, callback):
     and the best iterate kept inside the call: the same iterations, the
     same decisions, without Python between them."""
     t = 0
+    progress.tol, progress.gap_tol = _thresholds(settings, progress)
     quick = _quick_steps(epoch, settings, progress, callback)
     progress.clock = time.perf_counter()
     # non-finite values are detected below; numpy need not warn about them
@@ -399,10 +400,11 @@ def _iterate(epoch, params, state, settings, decay, progress, callback):
 
 
 def _thresholds(settings, progress):
-    """The tol rule's threshold (-inf when off: tol=0 switches it off, since
-    a fit from statistics can report an MSE a round-off below zero) and the
-    optimum rule's (-inf when off: it is the stall rule's certified form,
-    on the training MSE, so not with a validation set)."""
+    """Once per run: the tol rule's threshold (-inf when off: tol=0
+    switches it off, since a fit from statistics can report an MSE a
+    round-off below zero) and the optimum rule's (-inf when off: it is the
+    stall rule's certified form, on the training MSE, so not with a
+    validation set)."""
     unit = progress.units.unit
     tol = settings.tol / unit / unit if settings.tol > 0 else -np.inf
     certify = settings.window is not None and progress.validation is None
@@ -423,14 +425,13 @@ def _one_iteration(epoch, params, state, decay, progress, callback, t):
     if settings.verbose:
         elapsed = time.perf_counter() - progress.clock
         _report(t, progress.units.to_data(current), elapsed)
-    tol, gap_tol = _thresholds(settings, progress)
-    if current < tol:
+    if current < progress.tol:
         return "tol"
-    gap = epoch.gap() if gap_tol > -np.inf else None
+    gap = epoch.gap() if progress.gap_tol > -np.inf else None
     if gap is not None:
         gap = gap @ progress.units.weights
         progress.minimum = current - gap
-        if gap <= gap_tol:
+        if gap <= progress.gap_tol:
             return "optimum"
     return None
 
@@ -459,8 +460,7 @@ def _quick_steps(epoch, settings, progress, callback):
     run_steps = stepper() if stepper is not None else None
     if run_steps is None:
         return None
-    weights = progress.units.weights
-    tol, gap_tol = _thresholds(settings, progress)
+    weights, tol, gap_tol = progress.units.weights, progress.tol, progress.gap_tol
 
     def quick(params, rate, count, t):
         best = (progress.best[t], progress.best_params, progress.best_state)

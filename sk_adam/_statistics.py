@@ -333,24 +333,6 @@ class GramStats:
             np.ones(k) if yref is None else yref,
         )
 
-    @classmethod
-    def from_block(cls, X, Y, s, ref=None, yref=None, out=None) -> GramStats:
-        """Statistics of one row block (dense or sparse, any float dtype).
-
-        ``out`` is an optional float64 buffer of at least the block's shape.
-        """
-        n, d = X.shape
-        stats = cls.zeros(d, Y.shape[1], ref, yref)
-        weight = float(np.sum(s))
-        if weight == 0 or n == 0:
-            return stats
-        y_block = np.array(Y, dtype=np.float64)
-        if yref is not None:
-            y_block /= yref
-        uniform = bool(np.all(s == s[0]))
-        products = _centred_products(X, y_block, s, weight, uniform, ref, out)
-        return stats.absorb(*products)
-
     def merge(self, other: GramStats) -> GramStats:
         """Add ``other``'s rows to these statistics (in place); returns self."""
         if other.weight == 0:
@@ -745,11 +727,7 @@ class FactorStats:
         if n == 0 or not np.sum(s) > 0:
             return self
         block = np.empty((n, d)) if out is None else out[:n]
-        if sp.issparse(X):
-            block[...] = X.toarray()
-        else:
-            block[...] = X
-        block /= self.ref
+        _fill(block, X, self.ref)
         weight, mean, ymean, rows = _factor_rows(block, Y / self.yref, s)
         return self._merge(weight, np.count_nonzero(s), mean, ymean, rows)
 
