@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Adam", "AdamState"]
+__all__ = ["Adam", "AdamState", "IterateAverage"]
 
 Float64Array = NDArray[np.float64]
 
@@ -67,6 +67,73 @@ class AdamState:
         np.copyto(self.moment2, other.moment2)
         self.beta1_power = other.beta1_power
         self.beta2_power = other.beta2_power
+
+
+@dataclass
+class IterateAverage:
+    r"""A running average of the iterates, with more weight on recent ones.
+
+    After the :math:`k`-th averaged step (``count == k``), with iterate
+    :math:`w_k`,
+
+    .. math::
+
+        \bar w_k = \bar w_{k-1} + c_k (w_k - \bar w_{k-1}),
+        \qquad c_k = \frac{\gamma + 1}{k + \gamma},
+
+    the polynomial-decay average of Shamir & Zhang (2013): :math:`c_1 = 1`
+    (the first iterate), and iterate :math:`j` weighs about
+    :math:`(j / k)^\gamma` of the latest, so the average forgets the
+    starting point and spans roughly the last :math:`1 / (\gamma + 1)` of
+    the steps. With mini-batches Adam keeps moving by about the learning
+    rate around the minimum; the average keeps the mean of that motion,
+    whose noise falls with the number of steps averaged (on 200,000 x 50 in
+    batches of 256 at rate 0.01: R^2 3.2e-4 short of least squares for the
+    last iterate, 1.4e-6 for the average).
+
+    Attributes
+    ----------
+    count : int
+        Iterates averaged so far (0: none; :attr:`params` is then unused).
+    params : ndarray
+        The average, in the optimiser's coordinates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> average = IterateAverage.zeros((1,))
+    >>> for w in [4.0, 0.0, 2.0]:
+    ...     average.update(np.array([w]))
+    >>> average.count, average.params.round(4)
+    (3, array([1.6]))
+    """
+
+    count: int
+    params: Float64Array
+
+    #: :math:`\gamma`: 3 forgets the first steps, still far from the
+    #: minimum, faster than 1 (one pass over three 200,000 x 50 problems in
+    #: batches of 256, R^2 short of least squares: 1 gave 3.9e-6 to 1.1e-5
+    #: at rate 0.01 and 4.7e-4 to 1.8e-3 at 0.003; 3 gave 1.4e-6 to 4.7e-6
+    #: and 6.2e-5 to 2.3e-4; 7 gave 3.0e-6 to 1.2e-5 at 0.01).
+    GAMMA = 3.0
+
+    @classmethod
+    def zeros(cls, shape: tuple[int, ...]) -> IterateAverage:
+        """No iterate averaged yet."""
+        return cls(count=0, params=np.zeros(shape))
+
+    def weight(self) -> float:
+        """:math:`c_k` of the next update."""
+        return (self.GAMMA + 1.0) / (self.count + 1 + self.GAMMA)
+
+    def update(self, params: Float64Array) -> None:
+        """Average in one more iterate."""
+        self.params += self.weight() * (params - self.params)
+        self.count += 1
+
+    def copy(self) -> IterateAverage:
+        return IterateAverage(self.count, self.params.copy())
 
 
 class Adam:

@@ -277,13 +277,26 @@ def predict(args):
     return 0
 
 
+def _rate(text):
+    """``--alpha``: a number, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a number nor 'auto'"
+        ) from None
+
+
 def _add_adam_options(parser):
     defaults = AdamRegressor()
     parser.add_argument(
         "--alpha",
-        type=float,
+        type=_rate,
         default=defaults.alpha,
-        help="Adam's learning rate (not a penalty)",
+        help="Adam's learning rate (not a penalty); 'auto': 0.1 in full batch "
+        "(default: %(default)s)",
     )
     parser.add_argument("--beta1", type=float, default=defaults.beta1)
     parser.add_argument("--beta2", type=float, default=defaults.beta2)

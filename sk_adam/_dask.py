@@ -213,6 +213,12 @@ class DaskData:
     def n_targets(self) -> int:
         return self.Y.shape[1]
 
+    @property
+    def n_samples(self) -> int | None:
+        """The number of rows, None while the blocks' lengths are unknown."""
+        n = self.X.shape[0]
+        return None if np.isnan(n) else int(n)
+
     def by_rows(self) -> DaskData:
         """Blocks are streamed as they are: nothing to convert."""
         return self

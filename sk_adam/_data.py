@@ -77,6 +77,10 @@ class ArrayData:
     def n_targets(self) -> int:
         return self.Y.shape[1]
 
+    @property
+    def n_samples(self) -> int:
+        return self.X.shape[0]
+
     def check_finite(self) -> None:
         """scikit-learn's check and message for NaN or inf in ``X``."""
         X = self.X
@@ -188,8 +192,12 @@ class ArrayData:
         rows.X = sp.csr_array(X)
         return rows
 
-    def epochs(self, coords, adam, rng, *, size, shuffle) -> MiniBatchEpochs:
-        """Mini-batch epochs over these rows (``size`` None: one batch)."""
+    def epochs(
+        self, coords, adam, rng, *, size, shuffle, average=None
+    ) -> MiniBatchEpochs:
+        """Mini-batch epochs over these rows (``size`` None: one batch),
+        updating ``average`` after every step when given."""
         return MiniBatchEpochs(
-            self.X, self.Y, self.s, coords, adam, rng, size=size, shuffle=shuffle
-        )
+            self.X, self.Y, self.s, coords, adam, rng,
+            size=size, shuffle=shuffle, average=average,
+        )  # fmt: skip

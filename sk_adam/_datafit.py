@@ -463,6 +463,12 @@ class WhitenedLeastSquares:
         np.einsum("jk,jk->k", diff, diff, out=self._gap)
         return np.add(self.minimum, self._gap, out=self._mse)
 
+    def null_loss(self) -> Float64Array:
+        """The MSE per target at ``theta = 0`` (``minimum + ||cross||^2``):
+        the scale against which the optimum rule measures the gap, the same
+        whatever point a fit starts from."""
+        return self.minimum + np.einsum("jk,jk->k", self.cross, self.cross)
+
     def gap(self) -> Float64Array:
         """How far the MSE of the last :meth:`evaluate` lies above the
         least-squares minimum, per target."""

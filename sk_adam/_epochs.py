@@ -17,6 +17,9 @@ iteration. Every kind answers the same three calls:
     How far the training MSE of the last iteration lies above the
     least-squares minimum, per target, where that is known exactly (a
     full batch on whitened statistics), else None.
+``null_loss()``
+    Where ``gap`` is known, the per-target MSE of all-zero parameters (the
+    scale the gap is measured against), else None.
 
 :class:`FullBatchStep`
     One Adam step on a full-batch :class:`~sk_adam._datafit.Datafit`.
@@ -42,7 +45,7 @@ import scipy.sparse as sp
 from sklearn.metrics import r2_score
 from sklearn.utils.extmath import safe_sparse_dot
 
-from ._adam import Adam
+from ._adam import Adam, IterateAverage
 from ._coordinates import Coordinates
 from ._datafit import Datafit, RowLeastSquares, WhitenedLeastSquares
 from ._kernel import NO_CSR, NO_DENSE, compiled_epoch, compiled_steps
@@ -88,6 +91,13 @@ class FullBatchStep:
         statistics), else None."""
         return self.problem.gap()
 
+    def null_loss(self):
+        """The MSE of all-zero parameters per target, where the gap is
+        known, else None."""
+        if not isinstance(self.problem, WhitenedLeastSquares):
+            return None
+        return self.problem.null_loss()
+
     def stepper(self):
         """:meth:`run_steps` where the steps can run as one compiled loop
         (a whitened problem, numba available), else None."""
@@ -130,11 +140,12 @@ class FullBatchStep:
 
 class NumpyEngine:
     """Mini-batches in numpy: a :class:`RowLeastSquares` on each batch's rows,
-    then :meth:`Adam.step`."""
+    then :meth:`Adam.step` (and :meth:`IterateAverage.update`, if any)."""
 
-    def __init__(self, coords: Coordinates, dtype, n_targets: int, adam: Adam):
+    def __init__(self, coords: Coordinates, dtype, n_targets: int, adam: Adam, average):
         self.batch = RowLeastSquares(coords, dtype, n_targets)
         self.adam = adam
+        self.average = average
         self.grad = np.empty((coords.n_params, n_targets))
 
     def run(self, X, Y, s, order, n, size, params, rate):
@@ -153,6 +164,8 @@ class NumpyEngine:
                 continue
             total += w * batch.evaluate(params)
             step(params, batch.gradient(grad), rate)
+            if self.average is not None:
+                self.average.update(params)
             weight += w
         return total, weight
 
@@ -162,10 +175,11 @@ class CompiledEngine:
     dense arrays and CSR matrices of float32 or float64, one target, not
     whitened."""
 
-    def __init__(self, kernel, coords: Coordinates, adam: Adam):
+    def __init__(self, kernel, coords: Coordinates, adam: Adam, average):
         self.kernel = kernel
         self.coords = coords
         self.adam = adam
+        self.average = average
 
     @staticmethod
     def applies(X, n_targets: int, coords: Coordinates) -> bool:
@@ -187,14 +201,21 @@ class CompiledEngine:
             dense, csr = np.asarray(X), NO_CSR
         if order is None:
             order = np.empty(0, dtype=np.intp)
-        (t, b1, b2, loss, weight) = self.kernel(
+        average = self.average
+        mean, count = (np.empty(0), 0) if average is None else (
+            average.params[:, 0], average.count
+        )  # fmt: skip
+        (t, b1, b2, loss, weight, count) = self.kernel(
             dense, *csr, Y, np.empty(0) if s is None else s,
             order.astype(np.intp, copy=False),
             size, theta, m, v, state.t, state.beta1_power, state.beta2_power,
             rate, adam.beta1, adam.beta2, adam.epsilon,
             coords.x_offset, coords.x_scale, coords.varying, coords.intercept,
+            mean, count, IterateAverage.GAMMA,
         )  # fmt: skip
         state.t, state.beta1_power, state.beta2_power = int(t), b1, b2
+        if average is not None:
+            average.count = int(count)
         return np.array([loss]), weight
 
 
@@ -219,9 +240,11 @@ class MiniBatchEpochs:
         Rows per batch; None: all the rows in one batch.
     shuffle : bool
         Whether each epoch visits the rows in a new random order.
+    average : IterateAverage or None
+        Updated with the parameters after every step, when given.
     """
 
-    def __init__(self, X, Y, s, coords, adam, rng, *, size, shuffle):
+    def __init__(self, X, Y, s, coords, adam, rng, *, size, shuffle, average=None):
         self.X = X
         Y_work = (Y - coords.y_offset) / coords.y_scale
         self.Y = Y_work[:, 0] if Y.shape[1] == 1 else Y_work
@@ -240,9 +263,9 @@ class MiniBatchEpochs:
         if CompiledEngine.applies(X, Y.shape[1], coords):
             kernel = compiled_epoch()
         if kernel is not None:
-            self.engine = CompiledEngine(kernel, coords, adam)
+            self.engine = CompiledEngine(kernel, coords, adam, average)
         else:
-            self.engine = NumpyEngine(coords, X.dtype, Y.shape[1], adam)
+            self.engine = NumpyEngine(coords, X.dtype, Y.shape[1], adam, average)
         self.weight = 0.0
 
     def start(self, params):
@@ -267,6 +290,9 @@ class MiniBatchEpochs:
 
     def gap(self):
         """Not known for mini-batches."""
+
+    def null_loss(self):
+        """Not needed without :meth:`gap`."""
 
 
 class BlockEpochs:
@@ -320,6 +346,9 @@ class BlockEpochs:
 
     def gap(self):
         """Not known for mini-batches."""
+
+    def null_loss(self):
+        """Not needed without :meth:`gap`."""
 
 
 class Validation:

@@ -31,19 +31,21 @@ import os
 import numpy as np
 
 __all__ = [
+    "KERNEL_NAMES",
     "NO_CSR",
     "NO_DENSE",
+    "announcing",
+    "compiled",
     "compiled_epoch",
     "compiled_order",
     "compiled_steps",
+    "is_built",
 ]
 
 #: What the kernel gets in place of the CSR arrays for dense data, and of the
 #: dense array for CSR data (fixed types: one compiled version for each).
 NO_CSR = (np.empty(0), np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
 NO_DENSE = np.empty((0, 0))
-
-_COMPILED = None  # (epoch, order) once built; False if unavailable
 
 #: How many rows ahead of the one being read a shuffled epoch prefetches,
 #: into the second-level cache. Measured on ten 20,000 x 50 float64 chunks
@@ -188,7 +190,7 @@ def _csr_rows(
 def _epoch(
     X, data, indices, indptr, y, s, order, size, params, moment1, moment2,
     t, beta1_power, beta2_power, alpha, beta1, beta2, epsilon,
-    x_offset, x_scale, varying, intercept,
+    x_offset, x_scale, varying, intercept, average, count, gamma,
 ):  # fmt: skip  # pragma: no cover - runs compiled; compared with numpy in tests
     """One epoch of mini-batch Adam on the least-squares objective.
 
@@ -196,9 +198,12 @@ def _epoch(
     of the CSR matrix ``(data, indices, indptr)`` (``X`` is then unused).
     ``s`` is empty for equal weights, ``order`` empty for rows in their
     order. ``params``, ``moment1`` and ``moment2`` (1-D, length
-    ``d + intercept``) are updated in place. Returns the new step count and
-    powers of the decay rates, the weighted sum of the batches' MSE and the
-    sum of their weights.
+    ``d + intercept``) are updated in place, and so is ``average`` (the
+    :class:`sk_adam._adam.IterateAverage` of the iterates, ``count`` of them
+    so far, with its ``gamma``) after every step unless it is empty.
+    Returns the new step count and powers of the decay rates, the weighted
+    sum of the batches' MSE, the sum of their weights, and the new count of
+    averaged iterates.
 
     Each batch makes one pass over the rows it reads and one over the ``d``
     parameters (gradient, Adam update, and the next batch's scaled
@@ -208,6 +213,7 @@ def _epoch(
     csr = indptr.shape[0] > 0
     d = x_scale.shape[0]
     weighted = s.shape[0] > 0
+    averaged = average.shape[0] > 0
     n = _n_rows(X, indptr, order)
     u = np.empty(d)
     g = np.zeros(d)
@@ -240,14 +246,18 @@ def _epoch(
         beta1_power *= beta1
         beta2_power *= beta2
         c2 = np.sqrt(1.0 - beta2_power)
+        mix = 0.0
+        if averaged:
+            count += 1
+            mix = (gamma + 1.0) / (count + gamma)
         shift = _update(
             params, moment1, moment2, g, u, total, weight,
             alpha * c2 / (1.0 - beta1_power), epsilon * c2, beta1, beta2,
-            x_offset, x_scale, varying, intercept,
+            x_offset, x_scale, varying, intercept, average, mix,
         )  # fmt: skip
         loss_sum += loss
         weight_sum += weight
-    return t, beta1_power, beta2_power, loss_sum, weight_sum
+    return t, beta1_power, beta2_power, loss_sum, weight_sum, count
 
 
 def _n_rows(X, indptr, order):  # pragma: no cover - runs compiled
@@ -262,14 +272,16 @@ def _n_rows(X, indptr, order):  # pragma: no cover - runs compiled
 
 def _update(
     params, moment1, moment2, g, u, total, weight, rate, floor, beta1, beta2,
-    x_offset, x_scale, varying, intercept,
+    x_offset, x_scale, varying, intercept, average, mix,
 ):  # fmt: skip  # pragma: no cover - runs compiled
     """Adam's update of every parameter from the batch sums ``g`` (``X'z``)
     and ``total`` (``sum z``): the gradient is finished, the moments and
     the parameter updated with the bias-corrected ``rate`` and ``floor``
-    (``epsilon sqrt(1 - beta2^t)``); ``u`` is set for the next batch and
-    ``g`` reset, in the same pass. Returns the next batch's shift."""
+    (``epsilon sqrt(1 - beta2^t)``), and ``average`` (unless empty) moved
+    ``mix`` of the way to it; ``u`` is set for the next batch and ``g``
+    reset, in the same pass. Returns the next batch's shift."""
     d = x_scale.shape[0]
+    averaged = average.shape[0] > 0
     shift = 0.0
     for j in range(d):
         grad = 0.0
@@ -279,6 +291,8 @@ def _update(
         moment1[j] = moment1[j] * beta1 + grad * (1.0 - beta1)
         moment2[j] = moment2[j] * beta2 + (grad * grad) * (1.0 - beta2)
         params[j] -= rate * (moment1[j] / (np.sqrt(moment2[j]) + floor))
+        if averaged:
+            average[j] += mix * (params[j] - average[j])
         u[j] = params[j] / x_scale[j]
         shift += x_offset[j] * u[j]
     if intercept:
@@ -286,6 +300,8 @@ def _update(
         moment1[d] = moment1[d] * beta1 + grad * (1.0 - beta1)
         moment2[d] = moment2[d] * beta2 + (grad * grad) * (1.0 - beta2)
         params[d] -= rate * (moment1[d] / (np.sqrt(moment2[d]) + floor))
+        if averaged:
+            average[d] += mix * (params[d] - average[d])
         shift -= params[d]
     return shift
 
@@ -380,11 +396,50 @@ def _whitened_steps(
     return count, 0, best, best_step
 
 
+#: What :func:`compiled` builds, by name: the compiled function, the
+#: functions it calls (compiled first), and the arguments of one small call
+#: that compiles it (or loads it from numba's disk cache).
+_KERNELS = {
+    "epoch": ("_epoch", ("_per_line", "_weigh", "_dense_rows", "_csr_rows",
+                         "_n_rows", "_update")),
+    "order": ("_hashed_order", ()),
+    "steps": ("_whitened_steps", ()),
+}  # fmt: skip
+
+#: What the announcements call each kernel.
+KERNEL_NAMES = {
+    "epoch": "the mini-batch epoch",
+    "order": "the shuffled order",
+    "steps": "the full-batch steps",
+}
+
+
+def _warm_up_arguments(name):
+    one, zero = np.ones(1), np.zeros(1)
+    if name == "epoch":
+        return (
+            np.ones((2, 1)), *NO_CSR, np.ones(2), np.empty(0), np.array([1, 0]), 1,
+            np.zeros(2), np.zeros(2), np.zeros(2), 0, 1.0, 1.0, 1e-3, 0.9, 0.999,
+            1e-8, zero, one, np.ones(1, dtype=bool), True, np.zeros(2), 0, 3.0,
+        )  # fmt: skip
+    if name == "order":
+        return 2, np.zeros(4, dtype=np.uint32), np.ones(4, dtype=np.uint32)
+    two = np.zeros((1, 1))
+    return (
+        two.copy(), two.copy(), two.copy(), np.array([0.0, 1.0, 1.0]), two.copy(),
+        zero, one, 1e-3, 0.9, 0.999, 1e-8, 1, np.inf, two.copy(), two.copy(),
+        two.copy(), np.zeros(3), 0.0, 0.0, np.empty(1),
+    )  # fmt: skip
+
+
+_BUILT: dict = {}  # name -> compiled function, or False if unavailable
+_ANNOUNCE = []  # callables told about a build (see announcing)
+
+
 def compiled_steps():
     """The compiled :func:`_whitened_steps`, or None (as
     :func:`compiled_epoch`)."""
-    compiled = _compiled()
-    return compiled[2] if compiled else None
+    return compiled("steps")
 
 
 def compiled_epoch():
@@ -395,38 +450,80 @@ def compiled_epoch():
     Should this numba not build the prefetch hint, the epoch is compiled
     without it (same results, slower shuffled epochs).
     """
-    compiled = _compiled()
-    return compiled[0] if compiled else None
+    return compiled("epoch")
 
 
 def compiled_order():
     """The compiled :func:`_hashed_order`, or None (as :func:`compiled_epoch`)."""
-    compiled = _compiled()
-    return compiled[1] if compiled else None
+    return compiled("order")
 
 
-def _compiled():
-    """``(epoch, order, steps)`` compiled, or None."""
-    global _COMPILED
+def is_built(name: str) -> bool:
+    """Whether :func:`compiled` has already answered for ``name`` in this
+    process (nothing left to compile or load)."""
+    return os.environ.get("SK_ADAM_NO_NUMBA", "") != "" or name in _BUILT
+
+
+class announcing:
+    """Within the block, every kernel built is announced to ``say``: before
+    (``"compiling the mini-batch epoch (once; ...)"``) and after, with the
+    time it took and whether it came from numba's disk cache.
+    """
+
+    def __init__(self, say) -> None:
+        self.say = say
+
+    def __enter__(self):
+        _ANNOUNCE.append(self.say)
+        return self
+
+    def __exit__(self, *exc):
+        _ANNOUNCE.remove(self.say)
+
+
+def compiled(name: str):
+    """The compiled kernel ``name`` (a key of :data:`_KERNELS`), or None.
+
+    Each kernel is built on its first use in a process, and only then: a
+    process that fits full batches never builds the mini-batch epoch.
+    """
     if os.environ.get("SK_ADAM_NO_NUMBA"):
         return None
-    if _COMPILED is None:
+    if name not in _BUILT:
+        _BUILT[name] = _build(name)
+    return _BUILT[name] or None
+
+
+def _build(name):
+    try:
+        import numba
+    except ImportError:
+        return False
+    import time
+
+    what = KERNEL_NAMES[name]
+    for say in _ANNOUNCE:
+        say(f"preparing {what} (numba: compiled once, about 5-15 s, then "
+            f"loaded from its disk cache)")  # fmt: skip
+    start = time.perf_counter()
+    if name == "epoch":
         try:
-            import numba
-        except ImportError:
-            _COMPILED = False
-        else:
-            try:
-                _COMPILED = _compile(numba, _prefetch_intrinsic(), cache=True)
-            except Exception:  # an llvmlite/numba without these internals
-                no_hint = numba.njit(lambda A, index: None)
-                _COMPILED = _compile(numba, no_hint, cache=False)
-    return _COMPILED or None
+            function = _compile(numba, name, _prefetch_intrinsic(), cache=True)
+        except Exception:  # an llvmlite/numba without these internals
+            no_hint = numba.njit(lambda A, index: None)
+            function = _compile(numba, name, no_hint, cache=False)
+    else:
+        function = _compile(numba, name, None, cache=True)
+    hits = sum(function.stats.cache_hits.values())
+    how = "loaded from the disk cache" if hits else "compiled"
+    for say in _ANNOUNCE:
+        say(f"{what} {how} in {time.perf_counter() - start:.1f} s")
+    return function
 
 
-def _compile(numba, prefetch, cache):
-    """Compile :func:`_epoch` with ``prefetch``, and :func:`_hashed_order`;
-    run each once."""
+def _compile(numba, name, prefetch, cache):
+    """Compile kernel ``name`` (its callees first; the epoch with
+    ``prefetch``) and run it once."""
     # reassociation lets the row loops vectorise; no assumption about NaN or
     # inf is made, so a diverging run still shows up as one. numpy's error
     # model: a division by zero gives inf or NaN, as in numpy, instead of a
@@ -436,24 +533,11 @@ def _compile(numba, prefetch, cache):
         cache=cache, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy"
     )
     names = globals()
-    names["_prefetch"] = prefetch
-    callees = ("_per_line", "_weigh", "_dense_rows", "_csr_rows", "_n_rows", "_update")
-    for name in callees:  # callees first
-        names[name] = jit(getattr(names[name], "py_func", names[name]))
-    epoch = jit(_epoch)
-    one, zero = np.ones(1), np.zeros(1)
-    epoch(
-        np.ones((2, 1)), *NO_CSR, np.ones(2), np.empty(0), np.array([1, 0]), 1,
-        np.zeros(2), np.zeros(2), np.zeros(2), 0, 1.0, 1.0, 1e-3, 0.9, 0.999,
-        1e-8, zero, one, np.ones(1, dtype=bool), True,
-    )  # fmt: skip
-    order = jit(_hashed_order)
-    order(2, np.zeros(4, dtype=np.uint32), np.ones(4, dtype=np.uint32))
-    steps = jit(_whitened_steps)
-    two = np.zeros((1, 1))
-    steps(
-        two.copy(), two.copy(), two.copy(), np.array([0.0, 1.0, 1.0]), two.copy(),
-        zero, one, 1e-3, 0.9, 0.999, 1e-8, 1, np.inf, two.copy(), two.copy(),
-        two.copy(), np.zeros(3), 0.0, 0.0, np.empty(1),
-    )  # fmt: skip
-    return epoch, order, steps
+    if prefetch is not None:
+        names["_prefetch"] = prefetch
+    function_name, callees = _KERNELS[name]
+    for callee in callees:
+        names[callee] = jit(getattr(names[callee], "py_func", names[callee]))
+    function = jit(getattr(names[function_name], "py_func", names[function_name]))
+    function(*_warm_up_arguments(name))
+    return function

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._adam import AdamState
+from ._adam import AdamState, IterateAverage
 
 __all__ = [
     "Diverged",
@@ -170,6 +170,8 @@ class Run:
     validation_scores: np.ndarray | None
     decays: int
     warnings: tuple[str, ...] = ()
+    #: the average of the iterates a stream reports (``partial_fit``)
+    average: IterateAverage | None = None
 
 
 class Diverged(ValueError):
@@ -378,7 +380,7 @@ def _iterate(epoch, params, state, settings, decay, progress, callback):
     and the best iterate kept inside the call: the same iterations, the
     same decisions, without Python between them."""
     t = 0
-    progress.tol, progress.gap_tol = _thresholds(settings, progress)
+    progress.tol, progress.gap_tol = _thresholds(settings, progress, epoch)
     quick = _quick_steps(epoch, settings, progress, callback)
     progress.clock = time.perf_counter()
     # non-finite values are detected below; numpy need not warn about them
@@ -399,16 +401,20 @@ def _iterate(epoch, params, state, settings, decay, progress, callback):
     return "max_iter", t
 
 
-def _thresholds(settings, progress):
+def _thresholds(settings, progress, epoch):
     """Once per run: the tol rule's threshold (-inf when off: tol=0
     switches it off, since a fit from statistics can report an MSE a
     round-off below zero) and the optimum rule's (-inf when off: it is the
     stall rule's certified form, on the training MSE, so not with a
-    validation set)."""
+    validation set). The optimum rule measures against the MSE of zero
+    parameters, the starting MSE of a cold start: a warm start from a
+    solution has the same threshold as the fit that found it."""
     unit = progress.units.unit
     tol = settings.tol / unit / unit if settings.tol > 0 else -np.inf
     certify = settings.window is not None and progress.validation is None
-    gap = OPTIMUM_RTOL * abs(progress.loss[0]) if certify else -np.inf
+    null = epoch.null_loss() if certify else None
+    scale = progress.loss[0] if null is None else null @ progress.units.weights
+    gap = OPTIMUM_RTOL * abs(scale) if certify else -np.inf
     return tol, gap
 
 

@@ -195,7 +195,7 @@ def test_epoch_without_the_prefetch_hint_is_the_same(monkeypatch):
     def unavailable():
         raise NotImplementedError("no llvm.prefetch here")
 
-    monkeypatch.setattr(_kernel, "_COMPILED", None)
+    monkeypatch.setattr(_kernel, "_BUILT", {})
     monkeypatch.setattr(_kernel, "_prefetch", _kernel._prefetch)
     monkeypatch.setattr(_kernel, "_prefetch_intrinsic", unavailable)
     assert _kernel.compiled_epoch() is not None

@@ -42,7 +42,7 @@ def _quiet_fit(est, X, y, **kwargs):
         return est.fit(X, y, **kwargs)
 
 
-@pytest.mark.parametrize("n, batch", [(100, 32), (96, 32), (50, 200)])
+@pytest.mark.parametrize("n, batch", [(100, 32), (96, 32), (50, 49)])
 def test_unshuffled_epochs_equal_the_seed_loop_on_batches(n, batch):
     X, y = _data(n=n)
     epochs = 3
@@ -181,14 +181,26 @@ def test_minibatch_tol_rule():
 # -- partial_fit ---------------------------------------------------------
 
 
-def test_partial_fit_continues_the_optimiser_exactly():
+@pytest.mark.parametrize("average", [False, True])
+def test_partial_fit_continues_the_optimiser_exactly(average):
     X, y = _data(n=120)
     chunks = [slice(0, 40), slice(40, 80), slice(80, 120)]
-    est = AdamRegressor(alpha=0.05, batch_size=20, shuffle=False, **RAW)
+    est = AdamRegressor(
+        alpha=0.05, batch_size=20, shuffle=False, average=average, **RAW
+    )
     for c in chunks:
         est.partial_fit(X[c], y[c])
     batches = [np.arange(i, i + 20) for i in range(0, 120, 20)]
     w, losses = seed_adam_batches(X, y, batches, alpha=0.05)
+    if average:
+        # the seed loop's iterate after each step, averaged with weights
+        # (gamma + 1) / (k + gamma), gamma = 3: c_1 = 1, c_2 = 4/5, ...
+        iterates = [seed_adam_batches(X, y, batches[:k], alpha=0.05)[0]
+                    for k in range(1, 7)]  # fmt: skip
+        w = iterates[0]
+        for k, iterate in enumerate(iterates[1:], start=2):
+            w = w + 4.0 / (k + 3.0) * (iterate - w)
+        assert not np.allclose(w, iterates[-1], rtol=1e-3)
     assert_allclose(est.coef_, w, rtol=1e-12)
     assert est.t_ == 6 and est.n_iter_ == 3 and len(est.loss_curve_) == 3
     assert est.moment1_.shape == est.moment2_.shape == (5, 1)
