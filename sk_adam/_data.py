@@ -193,11 +193,12 @@ class ArrayData:
         return rows
 
     def epochs(
-        self, coords, adam, rng, *, size, shuffle, average=None
+        self, coords, adam, rng, *, size, shuffle, average=None, decay=None
     ) -> MiniBatchEpochs:
         """Mini-batch epochs over these rows (``size`` None: one batch),
-        updating ``average`` after every step when given."""
+        updating ``average`` after every step and scaling each step's rate
+        by ``decay``, when given."""
         return MiniBatchEpochs(
             self.X, self.Y, self.s, coords, adam, rng,
-            size=size, shuffle=shuffle, average=average,
+            size=size, shuffle=shuffle, average=average, decay=decay,
         )  # fmt: skip

@@ -142,10 +142,11 @@ class NumpyEngine:
     """Mini-batches in numpy: a :class:`RowLeastSquares` on each batch's rows,
     then :meth:`Adam.step` (and :meth:`IterateAverage.update`, if any)."""
 
-    def __init__(self, coords: Coordinates, dtype, n_targets: int, adam: Adam, average):
+    def __init__(self, coords, dtype, n_targets: int, adam: Adam, average, decay):
         self.batch = RowLeastSquares(coords, dtype, n_targets)
         self.adam = adam
         self.average = average
+        self.decay = decay
         self.grad = np.empty((coords.n_params, n_targets))
 
     def run(self, X, Y, s, order, n, size, params, rate):
@@ -153,7 +154,7 @@ class NumpyEngine:
         returns the weighted sum of their MSEs and their total weight."""
         total = np.zeros(self.grad.shape[1])
         weight = 0.0
-        batch, step, grad = self.batch, self.adam.step, self.grad
+        batch, step, grad, decay = self.batch, self.adam.step, self.grad, self.decay
         for start in range(0, n, size):
             if order is None:
                 idx = slice(start, start + size)
@@ -163,7 +164,8 @@ class NumpyEngine:
             if w == 0.0:
                 continue
             total += w * batch.evaluate(params)
-            step(params, batch.gradient(grad), rate)
+            factor = 1.0 if decay is None else decay.factor(self.adam.state.t + 1)
+            step(params, batch.gradient(grad), rate * factor)
             if self.average is not None:
                 self.average.update(params)
             weight += w
@@ -175,11 +177,12 @@ class CompiledEngine:
     dense arrays and CSR matrices of float32 or float64, one target, not
     whitened."""
 
-    def __init__(self, kernel, coords: Coordinates, adam: Adam, average):
+    def __init__(self, kernel, coords: Coordinates, adam: Adam, average, decay):
         self.kernel = kernel
         self.coords = coords
         self.adam = adam
         self.average = average
+        self.decay = decay
 
     @staticmethod
     def applies(X, n_targets: int, coords: Coordinates) -> bool:
@@ -212,6 +215,8 @@ class CompiledEngine:
             rate, adam.beta1, adam.beta2, adam.epsilon,
             coords.x_offset, coords.x_scale, coords.varying, coords.intercept,
             mean, count, IterateAverage.GAMMA,
+            np.inf if self.decay is None else self.decay.steps,
+            0 if self.decay is None else self.decay.start,
         )  # fmt: skip
         state.t, state.beta1_power, state.beta2_power = int(t), b1, b2
         if average is not None:
@@ -242,9 +247,13 @@ class MiniBatchEpochs:
         Whether each epoch visits the rows in a new random order.
     average : IterateAverage or None
         Updated with the parameters after every step, when given.
+    decay : InverseSqrtDecay or None
+        What each step multiplies the epoch's rate by, when given.
     """
 
-    def __init__(self, X, Y, s, coords, adam, rng, *, size, shuffle, average=None):
+    def __init__(
+        self, X, Y, s, coords, adam, rng, *, size, shuffle, average=None, decay=None
+    ):
         self.X = X
         Y_work = (Y - coords.y_offset) / coords.y_scale
         self.Y = Y_work[:, 0] if Y.shape[1] == 1 else Y_work
@@ -263,9 +272,9 @@ class MiniBatchEpochs:
         if CompiledEngine.applies(X, Y.shape[1], coords):
             kernel = compiled_epoch()
         if kernel is not None:
-            self.engine = CompiledEngine(kernel, coords, adam, average)
+            self.engine = CompiledEngine(kernel, coords, adam, average, decay)
         else:
-            self.engine = NumpyEngine(coords, X.dtype, Y.shape[1], adam, average)
+            self.engine = NumpyEngine(coords, X.dtype, Y.shape[1], adam, average, decay)
         self.weight = 0.0
 
     def start(self, params):

@@ -190,7 +190,7 @@ def _csr_rows(
 def _epoch(
     X, data, indices, indptr, y, s, order, size, params, moment1, moment2,
     t, beta1_power, beta2_power, alpha, beta1, beta2, epsilon,
-    x_offset, x_scale, varying, intercept, average, count, gamma,
+    x_offset, x_scale, varying, intercept, average, count, gamma, steps, origin,
 ):  # fmt: skip  # pragma: no cover - runs compiled; compared with numpy in tests
     """One epoch of mini-batch Adam on the least-squares objective.
 
@@ -200,7 +200,10 @@ def _epoch(
     order. ``params``, ``moment1`` and ``moment2`` (1-D, length
     ``d + intercept``) are updated in place, and so is ``average`` (the
     :class:`sk_adam._adam.IterateAverage` of the iterates, ``count`` of them
-    so far, with its ``gamma``) after every step unless it is empty.
+    so far, with its ``gamma``) after every step unless it is empty. Step
+    ``t`` is taken at ``alpha`` times the
+    :class:`sk_adam._adam.InverseSqrtDecay` factor of ``steps`` and
+    ``origin`` (its ``start``; ``steps`` infinite: ``alpha`` throughout).
     Returns the new step count and powers of the decay rates, the weighted
     sum of the batches' MSE, the sum of their weights, and the new count of
     averaged iterates.
@@ -242,6 +245,7 @@ def _epoch(
             continue  # g is still zero, params unchanged
         # the Adam update, as in sk_adam._adam.Adam.step, on the gradient
         # finished here; then u and shift for the next batch, and g reset
+        rate = alpha / np.sqrt(1.0 + (t - origin) / steps)  # step t + 1's
         t += 1
         beta1_power *= beta1
         beta2_power *= beta2
@@ -252,7 +256,7 @@ def _epoch(
             mix = (gamma + 1.0) / (count + gamma)
         shift = _update(
             params, moment1, moment2, g, u, total, weight,
-            alpha * c2 / (1.0 - beta1_power), epsilon * c2, beta1, beta2,
+            rate * c2 / (1.0 - beta1_power), epsilon * c2, beta1, beta2,
             x_offset, x_scale, varying, intercept, average, mix,
         )  # fmt: skip
         loss_sum += loss
@@ -421,6 +425,7 @@ def _warm_up_arguments(name):
             np.ones((2, 1)), *NO_CSR, np.ones(2), np.empty(0), np.array([1, 0]), 1,
             np.zeros(2), np.zeros(2), np.zeros(2), 0, 1.0, 1.0, 1e-3, 0.9, 0.999,
             1e-8, zero, one, np.ones(1, dtype=bool), True, np.zeros(2), 0, 3.0,
+            np.inf, 0,
         )  # fmt: skip
     if name == "order":
         return 2, np.zeros(4, dtype=np.uint32), np.ones(4, dtype=np.uint32)

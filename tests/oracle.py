@@ -70,10 +70,14 @@ def weighted_lstsq(X, y, sample_weight=None, fit_intercept=True):
     return W.T, b
 
 
-def seed_adam_batches(X, y, batches, alpha, beta1=0.9, beta2=0.999, epsilon=1e-8):
+def seed_adam_batches(
+    X, y, batches, alpha, beta1=0.9, beta2=0.999, epsilon=1e-8, decay=None
+):
     """The article's loop with each gradient taken on a batch of rows.
 
     ``batches`` is the sequence of row-index arrays, one Adam step each.
+    With ``decay`` (a number of steps), step ``t = 1, 2, ...`` is taken at
+    ``alpha / sqrt(1 + (t - 1) / decay)``.
     Returns the final weights and, per batch, its MSE before its step.
     """
     X = np.asarray(X, dtype=np.float64)
@@ -90,7 +94,8 @@ def seed_adam_batches(X, y, batches, alpha, beta1=0.9, beta2=0.999, epsilon=1e-8
         moment2 = beta2 * moment2 + (1 - beta2) * gradient**2
         moment1hat = moment1 / (1 - beta1 ** (iterationCount + 1))
         moment2hat = moment2 / (1 - beta2 ** (iterationCount + 1))
-        weights = weights - alpha * moment1hat / (np.sqrt(moment2hat) + epsilon)
+        rate = alpha if decay is None else alpha / np.sqrt(1 + iterationCount / decay)
+        weights = weights - rate * moment1hat / (np.sqrt(moment2hat) + epsilon)
     return weights, np.array(losses)
 
 

@@ -182,20 +182,23 @@ def test_minibatch_tol_rule():
 
 
 @pytest.mark.parametrize("average", [False, True])
-def test_partial_fit_continues_the_optimiser_exactly(average):
+@pytest.mark.parametrize("alpha", [0.05, "auto"])
+def test_partial_fit_continues_the_optimiser_exactly(average, alpha):
     X, y = _data(n=120)
     chunks = [slice(0, 40), slice(40, 80), slice(80, 120)]
     est = AdamRegressor(
-        alpha=0.05, batch_size=20, shuffle=False, average=average, **RAW
+        alpha=alpha, batch_size=20, shuffle=False, average=average, **RAW
     )
     for c in chunks:
         est.partial_fit(X[c], y[c])
     batches = [np.arange(i, i + 20) for i in range(0, 120, 20)]
-    w, losses = seed_adam_batches(X, y, batches, alpha=0.05)
+    # "auto": 0.1 / sqrt(1 + (t - 1) / 10) at step t
+    rates = dict(alpha=0.05) if alpha == 0.05 else dict(alpha=0.1, decay=10.0)
+    w, losses = seed_adam_batches(X, y, batches, **rates)
     if average:
         # the seed loop's iterate after each step, averaged with weights
         # (gamma + 1) / (k + gamma), gamma = 3: c_1 = 1, c_2 = 4/5, ...
-        iterates = [seed_adam_batches(X, y, batches[:k], alpha=0.05)[0]
+        iterates = [seed_adam_batches(X, y, batches[:k], **rates)[0]
                     for k in range(1, 7)]  # fmt: skip
         w = iterates[0]
         for k, iterate in enumerate(iterates[1:], start=2):

@@ -98,9 +98,10 @@ def test_stall_decays_cure_circling():
     assert abs(ols - est.score(X, y)) < 1e-10
     # the decays went back to the best point: the kept MSE is the lowest seen
     assert est.loss_curve_[est.best_iter_ - 1] == est.loss_curve_.min()
-    # a continued stream keeps the decays: alpha="auto" gives mini-batches
-    # 0.01, divided by 10**decays
-    same = AdamRegressor(whiten=False, alpha=0.01 / 10**est.alpha_decays_)
+    # a continued stream keeps the decays: alpha / 10**decays (with a
+    # number for alpha, which streams take as a constant rate)
+    est.set_params(alpha=0.1)
+    same = AdamRegressor(whiten=False, alpha=0.1 / 10**est.alpha_decays_)
     same.__dict__.update(
         {k: v for k, v in est.__dict__.items() if k.endswith("_") or k[0] == "_"}
     )
