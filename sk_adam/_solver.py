@@ -387,8 +387,13 @@ def _iterate(epoch, params, state, settings, decay, progress, callback):
     with np.errstate(over="ignore", invalid="ignore"):
         while t < settings.max_iter:
             count = progress.quiet(t, settings.max_iter) if quick else 1
+            if settings.verbose:  # stop where a progress line is due
+                count = min(count, _next_report(t) - t)
             if count > 1:
                 t, stop = quick(params, decay.rate, count, t)
+                if settings.verbose and np.isfinite(progress.loss[t]):
+                    elapsed = time.perf_counter() - progress.clock
+                    _report(t, progress.units.to_data(progress.loss[t]), elapsed)
             else:
                 t += 1
                 stop = _one_iteration(
@@ -458,9 +463,9 @@ def _stall(epoch, params, state, decay, progress, t):
 def _quick_steps(epoch, settings, progress, callback):
     """``quick(params, rate, count, t) -> (t, stop)``, running ``count``
     iterations after ``t`` in one compiled call, or None where the epoch
-    has none or every iteration must be seen (a callback, progress lines,
-    a validation set)."""
-    if callback is not None or settings.verbose or progress.validation is not None:
+    has none or every iteration must be seen (a callback, a validation
+    set; progress lines are printed between calls)."""
+    if callback is not None or progress.validation is not None:
         return None
     stepper = getattr(epoch, "stepper", None)
     run_steps = stepper() if stepper is not None else None
@@ -556,6 +561,14 @@ def run_epoch(epoch, params, state, rate, *, y_scale, callback=None) -> float:
             f"scale the data."
         )
     return mse
+
+
+def _next_report(t):
+    """The first iteration after ``t`` that :func:`_report` prints."""
+    if t < 10:
+        return t + 1
+    cadence = 10 ** (len(str(t)) - 1)
+    return (t // cadence + 1) * cadence
 
 
 def _report(t, mse, elapsed):

@@ -50,6 +50,26 @@ def test_demo_progress_goes_to_stderr(capsys, tmp_path):
     assert "epoch" not in captured.out
 
 
+def test_building_a_compiled_loop_is_announced_on_stderr(
+    capsys, data_csv, tmp_path, monkeypatch
+):
+    from sk_adam import _kernel
+
+    monkeypatch.delenv("SK_ADAM_NO_NUMBA", raising=False)
+    if _kernel.compiled_steps() is None:
+        pytest.skip("numba is not installed")  # it is in the test extra
+    monkeypatch.setattr(_kernel, "_BUILT", {})  # as in a new process
+    path, _, _ = data_csv
+    fit = ["fit", path, "--target", "price", "--out", str(tmp_path / "m.npz")]
+    assert main(fit) == 0
+    err = capsys.readouterr().err
+    assert "[sk-adam] preparing the full-batch steps" in err
+    assert re.search(r"full-batch steps (compiled|loaded from the disk cache) in", err)
+    monkeypatch.setattr(_kernel, "_BUILT", {})
+    assert main([*fit, "--quiet"]) == 0
+    assert "preparing" not in capsys.readouterr().err
+
+
 def test_demo_options_and_user_csv(capsys, data_csv, tmp_path):
     path, _, _ = data_csv
     with pytest.warns(ConvergenceWarning, match="max_iter=5"):

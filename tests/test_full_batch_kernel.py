@@ -110,3 +110,20 @@ def test_history_and_verbose_run_every_iteration_in_numpy(monkeypatch, capsys):
     recorded = _fit(monkeypatch, "compiled", X, y, record_history=True)
     _same(plain, recorded)
     assert recorded.history_.n_iter == recorded.n_iter_
+
+
+def test_progress_lines_are_the_same_on_both_engines(monkeypatch, capsys):
+    # with verbose the compiled steps run between the iterations a line is
+    # due at: the same lines (times aside) and the same fit as numpy's
+    X, y = _data()
+    lines, fits = {}, {}
+    for engine in ("compiled", "numpy"):
+        fits[engine] = _fit(monkeypatch, engine, X, y, verbose=1)
+        out = capsys.readouterr().out
+        lines[engine] = [
+            line.split(" (")[0] for line in out.splitlines() if "[sk-adam]" not in line
+        ]
+    _same(fits["compiled"], fits["numpy"])
+    assert lines["compiled"] == lines["numpy"]
+    assert "epoch 100 MSE" in "\n".join(lines["compiled"])
+    assert lines["compiled"][-1].startswith("Stopped at iteration")
