@@ -122,6 +122,7 @@ def main(argv=None) -> int:
         + suite.minibatch(sizes)
         + suite.sparse_minibatch(sizes)
         + suite.minibatch_accuracy(sizes)
+        + suite.stream_defaults(sizes)
         + suite.dask_scale(sizes)
         + suite.grid_search(sizes)
     )

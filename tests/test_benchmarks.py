@@ -19,6 +19,8 @@ def test_benchmarks_run_quick(tmp_path, capsys):
         "StandardScaler + AdamRegressor",
         "partial_fit throughput",
         "mini-batch fit",
+        "partial_fit, one pass with defaults",
+        "SGDRegressor() on scaled rows",
         "dask array generated blockwise",
         "dask array persisted on 2 workers",
         "AdamRegressor(record_history=True)",
