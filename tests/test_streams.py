@@ -150,8 +150,9 @@ def test_reset_schedule_needs_a_fitted_model():
 @pytest.mark.parametrize("batch_size", [2_000, 5_000])
 def test_a_batch_of_every_row_is_a_full_batch(batch_size):
     X, y = _tall(2_000, 6, seed=6)
-    with pytest.warns(UserWarning, match="runs in full batch"):
+    with pytest.warns(UserWarning, match="runs in full batch") as caught:
         big = AdamRegressor(batch_size=batch_size, random_state=0).fit(X, y)
+    assert caught[0].filename == __file__  # the line that called fit
     full = AdamRegressor(random_state=0).fit(X, y)
     assert big.n_iter_ == full.n_iter_ and big.stop_reason_ == full.stop_reason_
     assert_array_equal(big.coef_, full.coef_)
@@ -251,3 +252,16 @@ def test_building_a_kernel_is_announced_under_verbose(monkeypatch, capsys):
     AdamRegressor(random_state=0, verbose=0).partial_fit(X, y)
     AdamRegressor(random_state=0, verbose=1).partial_fit(X, y)  # built now
     assert "preparing" not in capsys.readouterr().out
+
+
+def test_a_constant_rate_reports_its_last_iterate_unless_asked():
+    X, y = _tall(3_000, 4, seed=13)
+    constant = AdamRegressor(alpha=0.01, random_state=0).partial_fit(X, y)
+    assert_array_equal(constant._stream["params"], constant._stream["average"])
+    assert constant._stream["count"] == 0
+    averaged = AdamRegressor(alpha=0.01, average=True, random_state=0)
+    averaged.partial_fit(X, y)
+    assert averaged._stream["count"] == averaged.t_ == -(-3_000 // 256)
+    # the same steps: only what is reported differs
+    assert_array_equal(averaged._stream["params"], constant._stream["params"])
+    assert not np.allclose(averaged.coef_, constant.coef_, rtol=1e-6)
