@@ -6,9 +6,11 @@ Two ways to outgrow a single in-memory array with
 :class:`sk_adam.AdamRegressor`:
 
 1. **Streaming**: chunks arrive one at a time; ``partial_fit`` runs one epoch
-   of mini-batch Adam on each and carries the optimiser state (``t_``,
-   ``moment1_``, ``moment2_``) from chunk to chunk. The state pickles, so a
-   stream can be stopped and resumed in another process.
+   of mini-batch Adam on each (batches of 256 rows with the defaults, at a
+   rate that decays with the stream's steps, the model being the average
+   of the iterates) and carries the optimiser state (``t_``, ``moment1_``,
+   ``moment2_``) from chunk to chunk. The state pickles, so a stream can be
+   stopped and resumed in another process.
 2. **Dask**: the data lives in a dask array on a cluster; ``fit`` reduces it
    to ``d x d`` sufficient statistics where the blocks are, and runs Adam on
    the client. The result equals the in-memory fit.
@@ -37,9 +39,10 @@ def chunk(rng, n_rows):
 def streaming(n_chunks=40, rows=2_000):
     """``partial_fit`` over a stream, with a pickle round trip half way."""
     rng = np.random.default_rng(0)
-    # the first chunk fixes the standardization (its means and deviations);
-    # later chunks continue Adam where it stopped
-    model = AdamRegressor(batch_size=64, alpha=1e-3, random_state=0)
+    # every parameter at its default. The first chunk fixes the
+    # standardization (its means and deviations); later chunks continue Adam
+    # where it stopped
+    model = AdamRegressor(random_state=0)
     for i in range(n_chunks):
         model.partial_fit(*chunk(rng, rows))
         if i == n_chunks // 2:
