@@ -18,7 +18,8 @@ def _load(name):
 def test_streaming_and_dask_example(capsys):
     example = _load("streaming_and_dask")
     model = example.streaming(n_chunks=20, rows=500)
-    assert model.n_iter_ == 20 and model.t_ == 20 * 8
+    # one epoch a chunk, in batches of 256 with the defaults: 500 rows, 2
+    assert model.n_iter_ == 20 and model.t_ == 20 * 2
     on_cluster = example.on_dask(n_rows=8_000, block=2_000)
     np.testing.assert_allclose(on_cluster.coef_, example.TRUE_COEF, atol=0.05)
     out = capsys.readouterr().out

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from engines import use_engine
 from numpy.testing import assert_allclose, assert_array_equal
 from oracle import epoch_orders, seed_adam_batches
 from sklearn.base import clone
@@ -13,7 +14,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 
 from sk_adam import AdamRegressor
-from sk_adam._kernel import compiled_epoch
 
 RAW = dict(fit_intercept=False, standardize=False)
 
@@ -22,12 +22,7 @@ RAW = dict(fit_intercept=False, standardize=False)
 def engine(request, monkeypatch):
     """Every test here runs on both implementations of the mini-batch epoch:
     the compiled one (numba, installed with the test extra) and numpy."""
-    if request.param == "numpy":
-        monkeypatch.setenv("SK_ADAM_NO_NUMBA", "1")
-    else:
-        monkeypatch.delenv("SK_ADAM_NO_NUMBA", raising=False)
-        assert compiled_epoch() is not None
-    return request.param
+    return use_engine(monkeypatch, request.param)
 
 
 def _data(seed=0, n=1000, d=5, noise=0.5, offset=0.0):

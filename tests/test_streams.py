@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+from engines import use_engine
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, SGDRegressor
@@ -25,12 +26,7 @@ from sk_adam._kernel import compiled_epoch
 
 @pytest.fixture(params=["compiled", "numpy"])
 def engine(request, monkeypatch):
-    if request.param == "numpy":
-        monkeypatch.setenv("SK_ADAM_NO_NUMBA", "1")
-    else:
-        monkeypatch.delenv("SK_ADAM_NO_NUMBA", raising=False)
-        assert compiled_epoch() is not None
-    return request.param
+    return use_engine(monkeypatch, request.param)
 
 
 def _tall(n, d, seed):
@@ -70,8 +66,7 @@ def test_a_default_stream_is_the_same_on_both_engines(monkeypatch):
     X, y = _tall(6_000, 5, seed=12)
     streams = {}
     for engine in ("compiled", "numpy"):
-        if engine == "numpy":
-            monkeypatch.setenv("SK_ADAM_NO_NUMBA", "1")
+        use_engine(monkeypatch, engine)
         streams[engine] = _one_pass(AdamRegressor(random_state=0), X, y, 1_500)
     a, b = streams["compiled"], streams["numpy"]
     assert_allclose(a.coef_, b.coef_, rtol=1e-10)
