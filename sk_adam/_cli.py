@@ -230,12 +230,15 @@ def _draw(est, X, y, names, path):
         return False
     from .plotting import AdamHistoryDisplay, CoefficientPathDisplay
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8), layout="constrained")
+    axis_names = None  # the moments are per whitened axis, if whitened
+    if est.whitened_:
+        axis_names = [f"axis {j}" for j in range(est.moment1_.shape[0])]
     history = AdamHistoryDisplay(
         loss_curve=est.loss_curve_,
         tol=est.tol,
         history=est.history_,
-        feature_names=names,
+        feature_names=axis_names or names,
     )
     history.plot(ax=np.array([axes[0, 0], axes[0, 1], axes[1, 0], axes[1, 1]]))
     ols = LinearRegression().fit(X, y)
@@ -244,7 +247,6 @@ def _draw(est, X, y, names, path):
     ).plot(ax=axes[0, 2])
     axes[1, 2].axis("off")
     fig.suptitle("AdamRegressor: loss, moments, steps and coefficient path")
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True

@@ -48,8 +48,10 @@ def test_history_display_draws_loss_tol_and_moments(fitted):
 def test_history_display_without_history_and_on_given_axes():
     X, y = load_diabetes(return_X_y=True)
     est = AdamRegressor().fit(X, y)
+    with pytest.raises(ValueError, match="record_history=True, or pass panels"):
+        AdamHistoryDisplay.from_estimator(est)
     fig, ax = plt.subplots()
-    display = AdamHistoryDisplay.from_estimator(est, ax=ax)
+    display = AdamHistoryDisplay.from_estimator(est, ax=ax, panels="loss")
     assert display.axes_[0] is ax and display.figure_ is fig
     assert display.tol_line_ is None and display.step_lines_ == []
     with pytest.raises(ValueError, match="4 Axes"):
@@ -101,3 +103,94 @@ def test_whitened_moments_are_labelled_by_axis_not_feature():
     # the coefficient path is in the data's units, one line per feature
     path = CoefficientPathDisplay.from_estimator(est)
     assert_allclose(path.coef_path[-1], est.history_.coef[-1])
+
+
+def _shown(labels, low, high, coordinate):
+    """The tick labels whose tick lies within the axis' view limits (the
+    others exist but are not drawn)."""
+    low, high = min(low, high), max(low, high)
+    span = (high - low) * 1e-9
+    return [
+        t for t in labels if low - span <= t.get_position()[coordinate] <= high + span
+    ]
+
+
+def _texts(ax):
+    """The text artists drawn for one axes (colour bars included)."""
+    texts = [ax.title, ax._left_title, ax._right_title, ax.xaxis.label]
+    texts += [ax.yaxis.label, ax.xaxis.offsetText, ax.yaxis.offsetText]
+    texts += _shown(ax.get_xticklabels(), *ax.get_xlim(), 0)
+    texts += _shown(ax.get_yticklabels(), *ax.get_ylim(), 1)
+    return [t for t in texts if t.get_visible() and t.get_text()]
+
+
+def _assert_readable(fig):
+    """No two texts of different axes overlap, and every legend lies inside
+    the figure."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [
+        (i, text.get_text(), text.get_window_extent(renderer))
+        for i, ax in enumerate(fig.axes)
+        for text in _texts(ax)
+    ]
+    for a, (i, text_i, box_i) in enumerate(boxes):
+        for j, text_j, box_j in boxes[a + 1 :]:
+            if i != j and box_i.overlaps(box_j):
+                raise AssertionError(
+                    f"{text_i!r} (axes {i}) overlaps {text_j!r} (axes {j})"
+                )
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes]
+    inside = fig.bbox.padded(1.0)
+    for legend in filter(None, legends):
+        box = legend.get_window_extent(renderer)
+        assert inside.x0 <= box.x0 and box.x1 <= inside.x1, legend
+        assert inside.y0 <= box.y0 and box.y1 <= inside.y1, legend
+
+
+@pytest.fixture(scope="module", params=[1, 10, 60])
+def wide_fit(request):
+    d = request.param
+    rng = np.random.RandomState(d)
+    X = rng.randn(300, d) * np.logspace(-1, 1, d) + 5.0
+    Y = X @ rng.randn(d, 3) + rng.randn(300, 3)
+    # whiten=False: per-feature moments, one line per feature
+    est = AdamRegressor(record_history=True, whiten=False, max_iter=300)
+    with pytest.warns(Warning):  # max_iter: a short history is enough
+        est.fit(X, Y)
+    return est, X, Y
+
+
+def test_displays_are_readable_at_many_features_and_targets(wide_fit):
+    est, X, Y = wide_fit
+    d = X.shape[1]
+    history = AdamHistoryDisplay.from_estimator(est, target=2)
+    _assert_readable(history.figure_)
+    assert "target 2 of 3" in history.axes_[0].get_title()
+    assert history.axes_[2].get_yscale() == "log"
+    assert history.axes_[1].get_yscale() == history.axes_[3].get_yscale() == "symlog"
+    path = CoefficientPathDisplay.from_estimator(est, X, Y, target=2)
+    _assert_readable(path.figure_)
+    assert "target 2 of 3" in path.ax_.get_title()
+    # up to 12 coefficients a legend entry each, more a colour bar
+    from matplotlib.colorbar import Colorbar
+
+    assert isinstance(history.key_, Colorbar) == (d + 1 > 12)
+    assert isinstance(path.key_, Colorbar) == (d > 12)
+
+
+def test_the_moments_stay_visible_as_they_fall():
+    # at the end of a fit the steps are far below their start: on a linear
+    # axis a flat line at zero; on the symmetric log scale they are drawn in
+    # its logarithmic part
+    X, y = load_diabetes(return_X_y=True)
+    est = AdamRegressor(record_history=True, whiten=False).fit(X, y)
+    display = AdamHistoryDisplay.from_estimator(est)
+    for panel, data in [
+        (display.axes_[1], est.history_.moment1hat),
+        (display.axes_[3], est.history_.step),
+    ]:
+        late = np.median(np.abs(data[-20:]))
+        assert late < 1e-4 * np.abs(data).max()  # what a linear axis flattens
+        assert panel.get_yscale() == "symlog"
+        assert panel.yaxis.get_transform().linthresh < late
