@@ -454,9 +454,13 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
         nothing is recorded.
 
     verbose : int, default=0
-        If positive, print the training MSE and the elapsed time at
-        iterations 1-10, then every 10 up to 100, every 100 up to 1000, and
-        so on, and say which rule ended the fit.
+        1: print the training MSE and the elapsed time at iterations 1-10,
+        then every 10 up to 100, every 100 up to 1000, and so on; each
+        decay of the learning rate, with the rate and the iteration Adam
+        goes on from; which rule ended the fit; and the first build of a
+        compiled loop in this process. 2 or more: a line at every
+        iteration. A line says "iteration" in full batch and "epoch" with
+        mini-batches; each ``partial_fit`` call prints one line.
 
     Attributes
     ----------
@@ -1004,6 +1008,7 @@ n_features)
             stall_decays=self.stall_decays,
             verbose=self.verbose,
             shortfall_tol=shortfall_tolerance(batched),
+            unit="epoch" if batched else "iteration",
         )
 
     def _recorder(self, coords):
@@ -1071,9 +1076,10 @@ n_features)
         coords = data.with_new_variation(coords)
         adam = Adam(self.beta1, self.beta2, self.epsilon, state)
         average = average if self._averaging() else None
+        decay = self._stream_decay(start)
         epochs = data.epochs(
             coords, adam, rng, size=batch, shuffle=self.shuffle, average=average,
-            decay=self._stream_decay(start),
+            decay=decay,
         )  # fmt: skip
         recorder = callback = self._recorder(coords)
         if recorder is not None and average is not None:
@@ -1088,6 +1094,14 @@ n_features)
             if not data.finite_checked:
                 data.check_finite()  # the usual message for NaN or inf input
             raise
+        if self.verbose:
+            steps = state.t - getattr(self, "t_", 0) * (not first)
+            ends = rate if decay is None else rate * decay.factor(state.t)
+            print(
+                f"partial_fit: epoch {getattr(self, 'n_iter_', 0) * (not first) + 1}"
+                f", {steps} steps, MSE {mse:.6g}, rate at the last step {ends:.3g}",
+                flush=True,
+            )
         run = Run(
             params, state, np.array([mse]), 0, "partial_fit", None, decays,
             average=average,

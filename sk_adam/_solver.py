@@ -105,7 +105,11 @@ class SolverSettings:
     stall_decays : int
         Most plateau decays of the learning rate.
     verbose : int
-        Print progress when positive.
+        Print progress when positive: at iterations 1-10, 20, ..., 100,
+        200, ...; every iteration from 2 on.
+    unit : str
+        What an iteration is called in progress lines: "iteration" (full
+        batch) or "epoch" (mini-batches).
     shortfall_tol : float
         A run the stall rule ends while its R^2 is more than this short of
         least squares warns (see :func:`solve`'s ``shortfall``).
@@ -119,6 +123,7 @@ class SolverSettings:
     stall_decays: int
     verbose: int = 0
     shortfall_tol: float = SHORTFALL_WARN[False]
+    unit: str = "iteration"
 
 
 class PlateauDecay:
@@ -388,12 +393,13 @@ def _iterate(epoch, params, state, settings, decay, progress, callback):
         while t < settings.max_iter:
             count = progress.quiet(t, settings.max_iter) if quick else 1
             if settings.verbose:  # stop where a progress line is due
-                count = min(count, _next_report(t) - t)
+                count = min(count, _next_report(t, settings.verbose) - t)
             if count > 1:
                 t, stop = quick(params, decay.rate, count, t)
                 if settings.verbose and np.isfinite(progress.loss[t]):
-                    elapsed = time.perf_counter() - progress.clock
-                    _report(t, progress.units.to_data(progress.loss[t]), elapsed)
+                    _report(
+                        settings, t, progress.units.to_data(progress.loss[t]), progress
+                    )
             else:
                 t += 1
                 stop = _one_iteration(
@@ -434,8 +440,7 @@ def _one_iteration(epoch, params, state, decay, progress, callback, t):
         return "diverged"
     progress.record(t, current, params, state)
     if settings.verbose:
-        elapsed = time.perf_counter() - progress.clock
-        _report(t, progress.units.to_data(current), elapsed)
+        _report(settings, t, progress.units.to_data(current), progress)
     if current < progress.tol:
         return "tol"
     gap = epoch.gap() if progress.gap_tol > -np.inf else None
@@ -454,6 +459,15 @@ def _stall(epoch, params, state, decay, progress, t):
     if stall == "circling" and decay.decay():
         # circling, not converged: back to the best point, with a tenth of
         # the learning rate
+        settings = progress.settings
+        if settings.verbose:
+            unit = settings.unit
+            print(
+                f"{unit} {t}: the best MSE stalled while the MSE kept moving; "
+                f"learning rate divided by {PlateauDecay.FACTOR:g} (now "
+                f"{decay.rate:.3g}, decay {decay.decays} of {decay.allowed}), "
+                f"going on from {unit} {progress.best_iter}"
+            )
         progress.rewind(t, params, state)
         epoch.restart(params)
         return None
@@ -494,9 +508,8 @@ def _result(params, state, settings, decay, progress, reason, t) -> Run:
     current = reason in ("tol", "optimum")  # the iterate that stopped the run
     kept = t if current else progress.best_iter
     if settings.verbose:
-        print(
-            f"Stopped at iteration {t} by the {reason} rule; keeping iteration {kept}."
-        )
+        unit = settings.unit
+        print(f"Stopped at {unit} {t} by the {reason} rule; keeping {unit} {kept}.")
     messages = _unconverged(settings, reason, t, progress.best_iter, curve, start_mse)
     scores = progress.scores
     if scores is not None:
@@ -563,15 +576,17 @@ def run_epoch(epoch, params, state, rate, *, y_scale, callback=None) -> float:
     return mse
 
 
-def _next_report(t):
+def _next_report(t, verbose=1):
     """The first iteration after ``t`` that :func:`_report` prints."""
-    if t < 10:
+    if t < 10 or verbose >= 2:
         return t + 1
     cadence = 10 ** (len(str(t)) - 1)
     return (t // cadence + 1) * cadence
 
 
-def _report(t, mse, elapsed):
-    cadence = 10 ** max(0, len(str(t)) - 1)
+def _report(settings, t, mse, progress):
+    """A progress line for iteration ``t``, where one is due."""
+    cadence = 1 if settings.verbose >= 2 else 10 ** max(0, len(str(t)) - 1)
     if t % cadence == 0:
-        print(f"epoch {t} MSE {mse:.6g} ({elapsed:.2f} s)")
+        elapsed = time.perf_counter() - progress.clock
+        print(f"{settings.unit} {t} MSE {mse:.6g} ({elapsed:.2f} s)")

@@ -46,8 +46,8 @@ def test_demo_prints_both_models_and_draws(capsys, tmp_path):
 def test_demo_progress_goes_to_stderr(capsys, tmp_path):
     main(["demo", "--png", str(tmp_path / "d.png")])
     captured = capsys.readouterr()
-    assert re.search(r"epoch 100 MSE [\d.]+ \([\d.]+ s\)", captured.err)
-    assert "epoch" not in captured.out
+    assert re.search(r"iteration 100 MSE [\d.]+ \([\d.]+ s\)", captured.err)
+    assert not re.search(r"iteration \d+ MSE", captured.out)  # progress: stderr
 
 
 def test_building_a_compiled_loop_is_announced_on_stderr(

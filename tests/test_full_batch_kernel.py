@@ -125,5 +125,5 @@ def test_progress_lines_are_the_same_on_both_engines(monkeypatch, capsys):
         ]
     _same(fits["compiled"], fits["numpy"])
     assert lines["compiled"] == lines["numpy"]
-    assert "epoch 100 MSE" in "\n".join(lines["compiled"])
+    assert "iteration 100 MSE" in "\n".join(lines["compiled"])
     assert lines["compiled"][-1].startswith("Stopped at iteration")

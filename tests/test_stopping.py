@@ -242,6 +242,31 @@ def test_verbose_prints_progress_and_the_rule(capsys):
     X, y = _noisy()
     AdamRegressor(verbose=1, n_iter_no_change=20).fit(X, y)
     out = capsys.readouterr().out
-    assert "epoch 1 MSE" in out and "epoch 10 MSE" in out
-    assert "epoch 11 MSE" not in out
+    assert "iteration 1 MSE" in out and "iteration 10 MSE" in out
+    assert "iteration 11 MSE" not in out and "epoch" not in out
     assert re.search(r"Stopped at iteration \d+ by the stall rule", out)
+    # 2: every iteration
+    est = AdamRegressor(verbose=2, n_iter_no_change=20).fit(X, y)
+    lines = [line for line in capsys.readouterr().out.splitlines() if " MSE " in line]
+    assert len(lines) == est.n_iter_
+    # mini-batches count epochs
+    AdamRegressor(verbose=1, batch_size=32, random_state=0, max_iter=3).fit(X, y)
+    out = capsys.readouterr().out
+    assert "epoch 3 MSE" in out and re.search(r"Stopped at epoch 3 by the", out)
+    # one line per partial_fit call
+    est = AdamRegressor(verbose=1, random_state=0).partial_fit(X, y)
+    est.partial_fit(X, y)
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in out if "partial_fit" in line] == [
+        "partial_fit: epoch 1",
+        "partial_fit: epoch 2",
+    ]
+
+
+def test_verbose_announces_each_decay(capsys):
+    X, y = _circling_problem()
+    est = AdamRegressor(whiten=False, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    decays = re.findall(r"learning rate divided by 10 \(now ([\d.e-]+), decay", out)
+    assert len(decays) == est.alpha_decays_ >= 1
+    assert float(decays[-1]) == pytest.approx(0.1 / 10**est.alpha_decays_)
