@@ -7,16 +7,25 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the demo needs numpy, scipy, scikit-learn and matplotlib only: its own
+# stamp installs just those (the test stack is a superset of them)
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test lint docs clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[plot]"
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/sk-adam demo
 
 lint: $(STAMP)
