@@ -41,6 +41,10 @@ def test_docs_build_without_warnings(tmp_path):
     # every example ran: its rendered page holds its printed output
     page = (tmp_path / "html" / "auto_examples" / "plot_moments.html").read_text()
     assert "first step of every coefficient" in page
+    # and the plotting ones drew a figure (no placeholder thumbnail)
+    for example in ["plot_accuracy", "plot_grid_search", "plot_moments"]:
+        page = (tmp_path / "html" / "auto_examples" / f"{example}.html").read_text()
+        assert f"sphx_glr_{example}_001.png" in page, example
 
 
 def _env():
