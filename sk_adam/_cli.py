@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import io
 import json
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,22 +37,36 @@ class UserError(Exception):
 # -- CSV -------------------------------------------------------------------
 
 
-def read_csv(path, target=None, columns=None):
+#: Cells read as missing values (as pandas reads them by default).
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "-nan"})
+
+
+def _shown(cell, width=40):
+    """A cell as an error message shows it: at most ``width`` characters."""
+    return repr(cell if len(cell) <= width else cell[:width] + "...")
+
+
+def read_csv(path, target=None, columns=None, min_rows=1):
     """Numeric data from a CSV file with a header row.
 
     Returns ``(X, y, feature_names)``; ``y`` is None without ``target``.
     ``columns`` selects and orders the feature columns (for predict).
+    A UTF-8 byte-order mark is dropped; duplicate column names, rows with
+    more or fewer cells than the header and fewer than ``min_rows`` data
+    rows are errors.
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"file not found: {path}")
-    with path.open(newline="") as handle:
-        rows = list(csv.reader(handle))
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        try:
+            rows = list(csv.reader(handle, strict=True))
+        except csv.Error as exc:
+            raise UserError(f"{path} is not a well-formed CSV file: {exc}") from None
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise UserError(f"{path} is empty: it needs a header row and data rows")
     header, body = [c.strip() for c in rows[0]], [r for r in rows[1:] if r]
-    if not body:
-        raise UserError(f"{path} has a header but no data rows")
+    _check_shape(path, header, body)
     columns = _feature_columns(path, header, target, columns)
     X = np.column_stack(
         [_numeric_column(path, name, header.index(name), body) for name in columns]
@@ -57,7 +74,31 @@ def read_csv(path, target=None, columns=None):
     y = None
     if target is not None:
         y = _numeric_column(path, target, header.index(target), body)
+    if len(body) < min_rows:
+        raise UserError(
+            f"{path} has {len(body)} data row(s); fitting needs at least {min_rows}"
+        )
     return X, y, list(columns)
+
+
+def _check_shape(path, header, body):
+    """One name per column, as many cells in every row, some rows."""
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise UserError(
+                f"{path} names the column {name!r} twice: rename one, so that "
+                f"each column is read once"
+            )
+        seen.add(name)
+    for i, row in enumerate(body):
+        if len(row) != len(header):
+            raise UserError(
+                f"row {i + 2} of {path} has {len(row)} cells where the header "
+                f"has {len(header)} columns"
+            )
+    if not body:
+        raise UserError(f"{path} has a header but no data rows")
 
 
 def _feature_columns(path, header, target, columns):
@@ -80,17 +121,18 @@ def _numeric_column(path, name, j, body):
     """Column ``j`` (named ``name``) of the data rows as finite floats."""
     values = np.empty(len(body))
     for i, row in enumerate(body):
-        cell = row[j].strip() if j < len(row) else ""
-        if cell == "":
+        cell = row[j].strip()
+        if cell.lower() in MISSING:
             raise UserError(
                 f"column {name!r} of {path} has a missing value at row "
-                f"{i + 2}: remove or impute it first"
+                f"{i + 2} ({cell!r}): remove or impute it first"
             )
         try:
             values[i] = float(cell)
         except ValueError:
             raise UserError(
-                f"column {name!r} of {path} is not numeric: row {i + 2} holds {cell!r}"
+                f"column {name!r} of {path} is not numeric: row {i + 2} holds "
+                f"{_shown(cell)}"
             ) from None
         if not np.isfinite(values[i]):
             raise UserError(
@@ -104,7 +146,8 @@ def _numeric_column(path, name, j, body):
 
 
 def save_model(est, path, feature_names, target):
-    """Write a fitted model as arrays and JSON (no pickle)."""
+    """Write a fitted model as arrays and JSON (no pickle), all at once: to
+    a temporary file next to ``path``, renamed onto it when complete."""
     meta = {
         "format": MODEL_FORMAT,
         "sk_adam": __version__,
@@ -113,39 +156,131 @@ def save_model(est, path, feature_names, target):
         "n_iter": int(est.n_iter_),
         "stop_reason": est.stop_reason_,
     }
-    with Path(path).open("wb") as handle:
-        np.savez(
-            handle,
-            meta=np.array(json.dumps(meta)),
-            coef=np.asarray(est.coef_, dtype=np.float64),
-            intercept=np.asarray(est.intercept_, dtype=np.float64),
-            feature_names=np.array(feature_names, dtype=str),
-        )
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        meta=np.array(json.dumps(meta)),
+        coef=np.asarray(est.coef_, dtype=np.float64),
+        intercept=np.asarray(est.intercept_, dtype=np.float64),
+        feature_names=np.array(feature_names, dtype=str),
+    )
+    _write_whole(path, buffer.getvalue())
+
+
+def _write_whole(path, data: bytes):
+    """``data`` into ``path``, or nothing: no partial file is left."""
+    path = Path(path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _check_output(path):
+    """An output path a command can write, checked before any work."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--out {path} is a folder: give a file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UserError(f"--out {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"--out {path}: the folder {folder} is not writable")
 
 
 def load_model(path):
-    """Read a model written by :func:`save_model`; returns (estimator, meta)."""
+    """Read a model written by :func:`save_model`; returns (estimator, meta).
+
+    Everything in the file is checked before it is used (its schema: the
+    arrays' shapes, dtypes and finiteness, the JSON's keys and types, the
+    parameters against the estimator's): a damaged or hand-edited file is
+    an error that says what is wrong, never a traceback or a wrong model.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"model file not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            meta = json.loads(str(archive["meta"]))
-            coef, intercept = archive["coef"], archive["intercept"]
-            names = [str(n) for n in archive["feature_names"]]
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{path} is not an sk-adam model file ({exc})") from None
+            arrays = {key: archive[key] for key in archive.files}
+        meta = json.loads(str(arrays["meta"]))
+    except Exception as exc:  # a damaged zip raises anything from zipfile
+        raise UserError(
+            f"{path} is not an sk-adam model file (damaged or truncated: "
+            f"{type(exc).__name__}: {exc})"
+        ) from None
+    return _checked_model(path, meta, arrays)
+
+
+def _checked_model(path, meta, arrays):
+    """The estimator a model file describes, after checking its schema."""
+    params = _checked_meta(path, meta, arrays)
+    coef, intercept, names = _checked_arrays(path, arrays)
+    est = AdamRegressor()
+    unknown = set(params) - set(est.get_params())
+    if unknown:
+        raise _invalid(path, f"unknown parameter(s) {', '.join(sorted(unknown))}")
+    try:
+        est.set_params(**params)._validate_params()
+    except ValueError as exc:
+        raise _invalid(path, str(exc).splitlines()[0]) from None
+    est.coef_ = coef
+    est.intercept_ = float(intercept)
+    est.n_features_in_ = coef.size
+    meta["feature_names"] = names.tolist()
+    return est, meta
+
+
+def _invalid(path, what):
+    return UserError(f"{path} is not a valid sk-adam model file: {what}")
+
+
+def _checked_meta(path, meta, arrays):
+    """The parameters, after checking the metadata's keys and types."""
+    if not isinstance(meta, dict):
+        raise _invalid(path, "its metadata is not a JSON object")
     if meta.get("format") != MODEL_FORMAT:
         raise UserError(
             f"{path} has model format {meta.get('format')}; this sk-adam "
             f"({__version__}) reads format {MODEL_FORMAT}"
         )
-    est = AdamRegressor(**meta["params"])
-    est.coef_ = coef
-    est.intercept_ = intercept if intercept.ndim else float(intercept)
-    est.n_features_in_ = coef.shape[-1]
-    meta["feature_names"] = names
-    return est, meta
+    missing = {"params", "target"} - set(meta)
+    missing |= {"coef", "intercept", "feature_names"} - set(arrays)
+    if missing:
+        raise _invalid(path, f"it lacks {', '.join(sorted(missing))}")
+    params, target = meta["params"], meta["target"]
+    if not isinstance(params, dict):
+        raise _invalid(path, f"params is {type(params).__name__}, not an object")
+    if not isinstance(target, str):
+        raise _invalid(path, f"target is {target!r}, not a column name")
+    return params
+
+
+def _checked_arrays(path, arrays):
+    """``coef``, ``intercept`` and ``feature_names``: 1-D finite floats, a
+    finite scalar, and as many distinct names as coefficients."""
+    coef, intercept, names = (
+        arrays["coef"], arrays["intercept"], arrays["feature_names"]
+    )  # fmt: skip
+    if coef.dtype.kind != "f" or coef.ndim != 1 or coef.size == 0:
+        raise _invalid(
+            path, f"coef is a {coef.dtype} array of shape {coef.shape}, not 1-D floats"
+        )
+    if intercept.dtype.kind != "f" or intercept.ndim != 0:
+        raise _invalid(
+            path, f"intercept is a {intercept.dtype} array of shape {intercept.shape}"
+        )
+    if names.dtype.kind != "U" or names.shape != coef.shape:
+        raise _invalid(path, f"{names.size} feature names for {coef.size} coefficients")
+    if len(set(names.tolist())) != names.size:
+        raise _invalid(path, "a feature name appears twice")
+    if not (np.all(np.isfinite(coef)) and np.isfinite(intercept)):
+        raise _invalid(path, "a coefficient or the intercept is NaN or infinite")
+    return coef, intercept, names
 
 
 # -- commands ----------------------------------------------------------------
@@ -176,6 +311,8 @@ def _fit(est, X, y, quiet):
 
 def demo(args):
     """Fit AdamRegressor and LinearRegression; print a table, draw a PNG."""
+    if args.png is not None:
+        _check_output(args.png)
     if args.data is None:
         data = load_diabetes()
         X, y, names = data.data, data.target, list(data.feature_names)
@@ -183,7 +320,7 @@ def demo(args):
     else:
         if args.target is None:
             raise UserError("--data needs --target COLUMN")
-        X, y, names = read_csv(args.data, args.target)
+        X, y, names = read_csv(args.data, args.target, min_rows=2)
         source = f"{args.data}, target {args.target!r}"
     adam = _estimator(args, verbose=0 if args.quiet else 1)
     ols = LinearRegression()
@@ -254,7 +391,8 @@ def _draw(est, X, y, names, path):
 
 def fit(args):
     """Fit on a CSV file and write a model file."""
-    X, y, names = read_csv(args.data, args.target)
+    _check_output(args.out)
+    X, y, names = read_csv(args.data, args.target, min_rows=2)
     est = _estimator(args, verbose=0 if args.quiet else 1)
     seconds = _fit(est, X, y, args.quiet)
     save_model(est, args.out, names, args.target)
@@ -268,14 +406,19 @@ def fit(args):
 
 def predict(args):
     """Predict for the rows of a CSV file, with the model's columns."""
+    if args.out:
+        _check_output(args.out)
     est, meta = load_model(args.model)
     X, _, _ = read_csv(args.data, columns=meta["feature_names"])
-    pred = est.predict(X)
-    out = open(args.out, "w") if args.out else contextlib.nullcontext(sys.stdout)
-    with out as handle:
-        handle.write(f"{meta['target']}\n")
-        for value in pred:
-            handle.write(f"{float(value)!r}\n")
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow([meta["target"]])  # quoted where the name needs it
+    writer.writerows([float(value)] for value in est.predict(X))
+    if args.out:
+        _write_whole(args.out, text.getvalue().encode())
+    else:
+        sys.stdout.write(text.getvalue())
+        sys.stdout.flush()
     return 0
 
 
@@ -297,18 +440,33 @@ def _add_adam_options(parser):
         "--alpha",
         type=_rate,
         default=defaults.alpha,
-        help="Adam's learning rate (not a penalty); 'auto': 0.1 in full batch "
-        "(default: %(default)s)",
+        help="Adam's learning rate (not a penalty); 'auto': 0.1 in full batch",
     )
-    parser.add_argument("--beta1", type=float, default=defaults.beta1)
-    parser.add_argument("--beta2", type=float, default=defaults.beta2)
+    parser.add_argument(
+        "--beta1",
+        type=float,
+        default=defaults.beta1,
+        help="decay rate of Adam's first moment (the mean gradient), in [0, 1)",
+    )
+    parser.add_argument(
+        "--beta2",
+        type=float,
+        default=defaults.beta2,
+        help="decay rate of Adam's second moment (the mean squared gradient), "
+        "in [0, 1)",
+    )
     parser.add_argument(
         "--tol",
         type=float,
         default=defaults.tol,
-        help="stop once the training MSE is below this",
+        help="stop once the training MSE is below this (0: off)",
     )
-    parser.add_argument("--max-iter", type=int, default=defaults.max_iter)
+    parser.add_argument(
+        "--max-iter",
+        type=int,
+        default=defaults.max_iter,
+        help="at most this many Adam iterations",
+    )
     parser.add_argument(
         "--quiet", action="store_true", help="no progress lines on stderr"
     )
@@ -321,29 +479,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
+    shown = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter}
 
-    p = commands.add_parser("demo", help="compare AdamRegressor with LinearRegression")
-    p.add_argument("--data", help="a CSV file with a header row (default: diabetes)")
-    p.add_argument("--target", help="the target column of --data")
-    p.add_argument(
-        "--png",
-        default="sk-adam-demo.png",
-        help="where to draw the plots (default: %(default)s)",
+    p = commands.add_parser(
+        "demo", help="compare AdamRegressor with LinearRegression", **shown
     )
+    p.add_argument("--data", help="a CSV file with a header row (None: diabetes)")
+    p.add_argument("--target", help="the target column of --data")
+    p.add_argument("--png", default="sk-adam-demo.png", help="where to draw the plots")
     _add_adam_options(p)
     p.set_defaults(handler=demo)
 
-    p = commands.add_parser("fit", help="fit on a CSV file, write a model file")
+    p = commands.add_parser(
+        "fit", help="fit on a CSV file, write a model file", **shown
+    )
     p.add_argument("data", help="a CSV file with a header row")
     p.add_argument("--target", required=True, help="the target column")
     p.add_argument("--out", required=True, help="the model file to write (.npz)")
     _add_adam_options(p)
     p.set_defaults(handler=fit)
 
-    p = commands.add_parser("predict", help="predict for the rows of a CSV file")
+    p = commands.add_parser(
+        "predict", help="predict for the rows of a CSV file", **shown
+    )
     p.add_argument("model", help="a model file written by 'sk-adam fit'")
     p.add_argument("data", help="a CSV file with the model's feature columns")
-    p.add_argument("--out", help="write the predictions here (default: stdout)")
+    p.add_argument("--out", help="write the predictions here (None: stdout)")
     p.set_defaults(handler=predict)
 
     args = parser.parse_args(argv)
@@ -353,5 +514,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sk-adam: error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # the estimator's own checks (e.g. parameters)
+        print(f"sk-adam: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader went away (`... | head -1`)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error at exit
+        return 0
+    except OSError as exc:  # a file the checks could not foresee
         print(f"sk-adam: error: {exc}", file=sys.stderr)
         return 2

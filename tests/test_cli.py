@@ -105,7 +105,16 @@ def test_demo_options_and_user_csv(capsys, data_csv, tmp_path):
             "column 'a' .* is not numeric: row 2",
         ),
         ("a,price\n1,\n", ["--target", "price"], "column 'price' .* missing"),
-        ("a,price\n1,nan\n", ["--target", "price"], "missing or infinite"),
+        (
+            "a,price\n1,nan\n",
+            ["--target", "price"],
+            "missing value at row 2 \\('nan'\\)",
+        ),
+        ("a,price\n1,NA\n2,3\n", ["--target", "price"], "missing value at row 2"),
+        ("a,price\n1,inf\n2,3\n", ["--target", "price"], "missing or infinite"),
+        ("a,a,price\n1,2,3\n", ["--target", "price"], "names the column 'a' twice"),
+        ("a,price\n1,2,9\n3,4\n", ["--target", "price"], "row 2 .* has 3 cells"),
+        ("a,price\n1,2\n", ["--target", "price"], "1 data row.*at least 2"),
         ("", ["--target", "price"], "is empty"),
         ("a,price\n", ["--target", "price"], "no data rows"),
     ],
@@ -184,3 +193,152 @@ def test_demo_on_a_csv_with_a_bad_column(tmp_path, capsys):
     assert (
         err == f"sk-adam: error: column 'b' of {path} is not numeric: row 2 holds 'x'"
     )
+
+
+def _one_line_error(capsys, code, pattern):
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("sk-adam: error: "), err
+    assert re.search(pattern, err), err
+    return err
+
+
+def test_a_bom_is_not_part_of_the_first_name(tmp_path, capsys):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("a,price\n1,2\n2,4.5\n3,5\n".encode("utf-8-sig"))
+    out = str(tmp_path / "m.npz")
+    assert main(["fit", str(path), "--target", "a", "--out", out, "--quiet"]) == 0
+    assert load_model(out)[1]["feature_names"] == ["price"]
+
+
+def test_an_unterminated_quote_is_reported_briefly(tmp_path, capsys):
+    path = tmp_path / "quote.csv"
+    path.write_text("a,price\n" + '"1,2\n' + "3,4\n" * 2000)
+    err = _one_line_error(
+        capsys,
+        main(["fit", str(path), "--target", "price", "--out", str(tmp_path / "m")]),
+        "",
+    )
+    assert len(err) < 300
+
+
+@pytest.mark.parametrize("where", ["missing folder", "a folder"])
+def test_output_paths_are_checked_before_any_work(tmp_path, capsys, where):
+    data = _write_csv(tmp_path / "d.csv", ["a", "y"], [[1, 2], [2, 3], [3, 5]])
+    out = tmp_path / "no" / "m.npz" if where == "missing folder" else tmp_path
+    pattern = "does not exist" if where == "missing folder" else "is a folder"
+    code = main(["fit", data, "--target", "y", "--out", str(out)])
+    _one_line_error(capsys, code, pattern)
+    model = tmp_path / "m.npz"
+    assert main(["fit", data, "--target", "y", "--out", str(model), "--quiet"]) == 0
+    capsys.readouterr()
+    code = main(["predict", str(model), data, "--out", str(out)])
+    _one_line_error(capsys, code, pattern)
+
+
+def test_a_failed_fit_leaves_no_output_file(tmp_path, capsys):
+    data = _write_csv(tmp_path / "d.csv", ["a", "y"], [[1, "x"], [2, 3]])
+    out = tmp_path / "m.npz"
+    _one_line_error(
+        capsys, main(["fit", data, "--target", "y", "--out", str(out)]), "numeric"
+    )
+    assert list(tmp_path.iterdir()) == [tmp_path / "d.csv"]
+
+
+def _saved(tmp_path, **changes):
+    """A model file as sk-adam writes it, with ``changes`` to its arrays or
+    (for ``meta``) its metadata dict."""
+    import json
+
+    data = _write_csv(
+        tmp_path / "d.csv", ["a", "b", "y"], [[1, 0, 2], [2, 1, 3], [3, 5, 5]]
+    )
+    good = tmp_path / "good.npz"
+    assert main(["fit", data, "--target", "y", "--out", str(good), "--quiet"]) == 0
+    with np.load(good) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    meta = json.loads(str(arrays["meta"]))
+    edit = changes.pop("meta", None)
+    if edit is not None:
+        meta = edit(meta)
+    arrays["meta"] = np.array(json.dumps(meta))
+    arrays.update(changes)
+    arrays = {key: value for key, value in arrays.items() if value is not None}
+    path = tmp_path / "edited.npz"
+    np.savez(path, **arrays)
+    return str(path), data
+
+
+@pytest.mark.parametrize(
+    "changes, pattern",
+    [
+        ({"coef": np.ones((1, 2))}, "coef is a float64 array of shape \\(1, 2\\)"),
+        ({"coef": np.float64(1.0)}, "coef is a float64 array of shape \\(\\)"),
+        ({"coef": np.array(["1", "2"])}, "not 1-D floats"),
+        ({"coef": np.array([np.nan, 1.0])}, "NaN or infinite"),
+        ({"intercept": np.array([1.0, 2.0])}, "intercept is a float64 array"),
+        ({"feature_names": np.array(["a", "a"])}, "appears twice"),
+        ({"feature_names": None}, "it lacks feature_names"),
+        ({"meta": lambda m: {**m, "params": None}}, "params is NoneType"),
+        (
+            {"meta": lambda m: {**m, "params": {**m["params"], "gamma": 1}}},
+            "unknown parameter",
+        ),
+        ({"meta": lambda m: {**m, "params": {**m["params"], "beta1": 2.0}}}, "beta1"),
+        (
+            {"meta": lambda m: {k: v for k, v in m.items() if k != "target"}},
+            "lacks target",
+        ),
+        ({"meta": lambda m: [1, 2]}, "not a JSON object"),
+    ],
+)
+def test_a_hand_edited_model_file_is_one_line_error(tmp_path, capsys, changes, pattern):
+    model, data = _saved(tmp_path, **changes)
+    _one_line_error(capsys, main(["predict", model, data]), pattern)
+
+
+def test_a_truncated_model_file_is_one_line_error(tmp_path, capsys):
+    model, data = _saved(tmp_path)
+    content = open(model, "rb").read()
+    open(model, "wb").write(content[: len(content) // 2])
+    _one_line_error(capsys, main(["predict", model, data]), "damaged or truncated")
+
+
+def test_a_target_name_with_a_comma_reads_back_as_one_column(tmp_path, capsys):
+    data = _write_csv(
+        tmp_path / "d.csv", ["a", "price, in $"], [[1, 2], [2, 3.5], [3, 5]]
+    )
+    model, out = str(tmp_path / "m.npz"), str(tmp_path / "p.csv")
+    assert (
+        main(["fit", data, "--target", "price, in $", "--out", model, "--quiet"]) == 0
+    )
+    assert main(["predict", model, data, "--out", out]) == 0
+    with open(out, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["price, in $"] and all(len(row) == 1 for row in rows)
+
+
+def test_predict_into_a_closed_pipe_ends_quietly(tmp_path, capsys):
+    rows = [[i, 2 * i + 1] for i in range(20_000)]
+    data = _write_csv(tmp_path / "d.csv", ["a", "y"], rows)
+    model = str(tmp_path / "m.npz")
+    assert main(["fit", data, "--target", "y", "--out", model, "--quiet"]) == 0
+    run = subprocess.run(
+        f"{sys.executable} -m sk_adam predict {model} {data} | head -1",
+        shell=True, capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.stdout == "y\n"
+    assert "Traceback" not in run.stderr and "Error" not in run.stderr
+
+
+def test_every_option_shows_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option, default in [
+        ("--beta1", "0.9"), ("--beta2", "0.999"), ("--max-iter", "50000"),
+        ("--alpha", "auto"), ("--tol", "0.0"),
+    ]:  # fmt: skip
+        assert re.search(
+            re.escape(option) + r" \S+ .*?\(default: " + re.escape(default), text
+        ), option
