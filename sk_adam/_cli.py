@@ -494,8 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fit", help="fit on a CSV file, write a model file", **shown
     )
     p.add_argument("data", help="a CSV file with a header row")
-    p.add_argument("--target", required=True, help="the target column")
-    p.add_argument("--out", required=True, help="the model file to write (.npz)")
+    required = {"required": True, "default": argparse.SUPPRESS}  # no default shown
+    p.add_argument("--target", help="the target column", **required)
+    p.add_argument("--out", help="the model file to write (.npz)", **required)
     _add_adam_options(p)
     p.set_defaults(handler=fit)
 
