@@ -434,39 +434,24 @@ def _rate(text):
         ) from None
 
 
+#: The estimator's parameters the commands expose: option, parameter, type
+#: and help (the default is the estimator's own).
+ADAM_OPTIONS = (
+    ("--alpha", "alpha", _rate,
+     "Adam's learning rate (not a penalty); 'auto': 0.1 in full batch"),
+    ("--beta1", "beta1", float,
+     "decay rate of Adam's first moment (the mean gradient), in [0, 1)"),
+    ("--beta2", "beta2", float,
+     "decay rate of Adam's second moment (the mean squared gradient), in [0, 1)"),
+    ("--tol", "tol", float, "stop once the training MSE is below this (0: off)"),
+    ("--max-iter", "max_iter", int, "at most this many Adam iterations"),
+)  # fmt: skip
+
+
 def _add_adam_options(parser):
-    defaults = AdamRegressor()
-    parser.add_argument(
-        "--alpha",
-        type=_rate,
-        default=defaults.alpha,
-        help="Adam's learning rate (not a penalty); 'auto': 0.1 in full batch",
-    )
-    parser.add_argument(
-        "--beta1",
-        type=float,
-        default=defaults.beta1,
-        help="decay rate of Adam's first moment (the mean gradient), in [0, 1)",
-    )
-    parser.add_argument(
-        "--beta2",
-        type=float,
-        default=defaults.beta2,
-        help="decay rate of Adam's second moment (the mean squared gradient), "
-        "in [0, 1)",
-    )
-    parser.add_argument(
-        "--tol",
-        type=float,
-        default=defaults.tol,
-        help="stop once the training MSE is below this (0: off)",
-    )
-    parser.add_argument(
-        "--max-iter",
-        type=int,
-        default=defaults.max_iter,
-        help="at most this many Adam iterations",
-    )
+    defaults = AdamRegressor().get_params()
+    for option, name, kind, text in ADAM_OPTIONS:
+        parser.add_argument(option, type=kind, default=defaults[name], help=text)
     parser.add_argument(
         "--quiet", action="store_true", help="no progress lines on stderr"
     )
