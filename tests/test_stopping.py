@@ -250,7 +250,8 @@ def test_verbose_prints_progress_and_the_rule(capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if " MSE " in line]
     assert len(lines) == est.n_iter_
     # mini-batches count epochs
-    AdamRegressor(verbose=1, batch_size=32, random_state=0, max_iter=3).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        AdamRegressor(verbose=1, batch_size=32, random_state=0, max_iter=3).fit(X, y)
     out = capsys.readouterr().out
     assert "epoch 3 MSE" in out and re.search(r"Stopped at epoch 3 by the", out)
     # one line per partial_fit call
