@@ -46,11 +46,12 @@ def _shown(cell, width=40):
     return repr(cell if len(cell) <= width else cell[:width] + "...")
 
 
-def read_csv(path, target=None, columns=None, min_rows=1):
+def read_csv(path, target=None, columns=None, min_rows=1, drop=()):
     """Numeric data from a CSV file with a header row.
 
     Returns ``(X, y, feature_names)``; ``y`` is None without ``target``.
-    ``columns`` selects and orders the feature columns (for predict).
+    ``columns`` selects and orders the feature columns (``--columns``, and
+    the model's for predict); ``drop`` leaves columns out (``--drop``).
     A UTF-8 byte-order mark is dropped; duplicate column names, rows with
     more or fewer cells than the header and fewer than ``min_rows`` data
     rows are errors.
@@ -67,7 +68,7 @@ def read_csv(path, target=None, columns=None, min_rows=1):
         raise UserError(f"{path} is empty: it needs a header row and data rows")
     header, body = [c.strip() for c in rows[0]], [r for r in rows[1:] if r]
     _check_shape(path, header, body)
-    columns = _feature_columns(path, header, target, columns)
+    columns = _feature_columns(path, header, target, columns, drop)
     X = np.column_stack(
         [_numeric_column(path, name, header.index(name), body) for name in columns]
     )
@@ -101,19 +102,26 @@ def _check_shape(path, header, body):
         raise UserError(f"{path} has a header but no data rows")
 
 
-def _feature_columns(path, header, target, columns):
-    """The feature columns to read: ``columns``, or all but ``target``."""
+def _feature_columns(path, header, target, columns, drop=()):
+    """The feature columns to read: ``columns``, or all but ``target``,
+    less ``drop``."""
     if target is not None and target not in header:
         raise UserError(
             f"no column {target!r} in {path}; the columns are: {', '.join(header)}"
         )
+    missing = [c for c in [*(columns or []), *drop] if c not in header]
+    if missing:
+        raise UserError(
+            f"{path} has no column(s) {', '.join(map(repr, missing))}; the "
+            f"columns are: {', '.join(header)}"
+        )
     if columns is None:
         columns = [c for c in header if c != target]
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise UserError(f"{path} lacks the model's columns: {', '.join(missing)}")
+    if target in columns:
+        raise UserError(f"{target!r} is the target: it cannot be a feature too")
+    columns = [c for c in columns if c not in drop]
     if not columns:
-        raise UserError(f"{path} has no feature columns besides {target!r}")
+        raise UserError(f"{path} has no feature columns left besides {target!r}")
     return columns
 
 
@@ -320,7 +328,9 @@ def demo(args):
     else:
         if args.target is None:
             raise UserError("--data needs --target COLUMN")
-        X, y, names = read_csv(args.data, args.target, min_rows=2)
+        X, y, names = read_csv(
+            args.data, args.target, args.columns, min_rows=2, drop=args.drop
+        )
         source = f"{args.data}, target {args.target!r}"
     adam = _estimator(args, verbose=0 if args.quiet else 1)
     ols = LinearRegression()
@@ -392,7 +402,9 @@ def _draw(est, X, y, names, path):
 def fit(args):
     """Fit on a CSV file and write a model file."""
     _check_output(args.out)
-    X, y, names = read_csv(args.data, args.target, min_rows=2)
+    X, y, names = read_csv(
+        args.data, args.target, args.columns, min_rows=2, drop=args.drop
+    )
     est = _estimator(args, verbose=0 if args.quiet else 1)
     seconds = _fit(est, X, y, args.quiet)
     save_model(est, args.out, names, args.target)
@@ -448,6 +460,22 @@ ADAM_OPTIONS = (
 )  # fmt: skip
 
 
+def _add_column_options(parser):
+    parser.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="COLUMN",
+        help="the feature columns to use (None: every column but the target)",
+    )
+    parser.add_argument(
+        "--drop",
+        nargs="+",
+        metavar="COLUMN",
+        default=[],
+        help="columns to leave out (an ID, a date)",
+    )
+
+
 def _add_adam_options(parser):
     defaults = AdamRegressor().get_params()
     for option, name, kind, text in ADAM_OPTIONS:
@@ -472,6 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data", help="a CSV file with a header row (None: diabetes)")
     p.add_argument("--target", help="the target column of --data")
     p.add_argument("--png", default="sk-adam-demo.png", help="where to draw the plots")
+    _add_column_options(p)
     _add_adam_options(p)
     p.set_defaults(handler=demo)
 
@@ -482,6 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     required = {"required": True, "default": argparse.SUPPRESS}  # no default shown
     p.add_argument("--target", help="the target column", **required)
     p.add_argument("--out", help="the model file to write (.npz)", **required)
+    _add_column_options(p)
     _add_adam_options(p)
     p.set_defaults(handler=fit)
 

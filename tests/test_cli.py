@@ -342,3 +342,25 @@ def test_every_option_shows_its_default(capsys):
         assert re.search(
             re.escape(option) + r" \S+ .*?\(default: " + re.escape(default), text
         ), option
+
+
+def test_columns_and_drop_choose_the_features(tmp_path, capsys):
+    rng = np.random.RandomState(3)
+    X = rng.randn(50, 2)
+    y = X @ [1.0, -2.0] + 0.5
+    ids = np.arange(50) * 1e6  # an ID column would spoil the fit
+    data = _write_csv(tmp_path / "d.csv", ["id", "a", "b", "y"], np.c_[ids, X, y])
+    model = str(tmp_path / "m.npz")
+    fit = ["fit", data, "--target", "y", "--out", model, "--quiet"]
+    assert main([*fit, "--drop", "id"]) == 0
+    assert load_model(model)[1]["feature_names"] == ["a", "b"]
+    assert main([*fit, "--columns", "b", "a"]) == 0
+    est, meta = load_model(model)
+    assert meta["feature_names"] == ["b", "a"]
+    assert_allclose(est.coef_, [-2.0, 1.0], rtol=1e-6)
+    capsys.readouterr()
+    _one_line_error(capsys, main([*fit, "--drop", "nope"]), "no column\\(s\\) 'nope'")
+    _one_line_error(capsys, main([*fit, "--columns", "a", "y"]), "is the target")
+    _one_line_error(
+        capsys, main([*fit, "--columns", "a", "--drop", "a"]), "no feature columns"
+    )
