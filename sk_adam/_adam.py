@@ -170,9 +170,6 @@ class IterateAverage:
         self.params += self.weight() * (params - self.params)
         self.count += 1
 
-    def copy(self) -> IterateAverage:
-        return IterateAverage(self.count, self.params.copy())
-
 
 class Adam:
     r"""Adam's update, applied to parameters in place.

@@ -38,7 +38,6 @@ import os
 import numpy as np
 
 __all__ = [
-    "KERNEL_NAMES",
     "NO_CSR",
     "NO_DENSE",
     "announcing",
@@ -407,21 +406,15 @@ def _whitened_steps(
 
 
 #: What :func:`compiled` builds, by name: the compiled function, the
-#: functions it calls (compiled first), and the arguments of one small call
-#: that compiles it (or loads it from numba's disk cache).
+#: functions it calls (compiled first), and what announcements call it.
+#: :func:`_warm_up_arguments` gives the small call that compiles it (or
+#: loads it from numba's disk cache).
 _KERNELS = {
     "epoch": ("_epoch", ("_per_line", "_weigh", "_dense_rows", "_csr_rows",
-                         "_n_rows", "_update")),
-    "order": ("_hashed_order", ()),
-    "steps": ("_whitened_steps", ()),
+                         "_n_rows", "_update"), "the mini-batch epoch"),
+    "order": ("_hashed_order", (), "the shuffled order"),
+    "steps": ("_whitened_steps", (), "the full-batch steps"),
 }  # fmt: skip
-
-#: What the announcements call each kernel.
-KERNEL_NAMES = {
-    "epoch": "the mini-batch epoch",
-    "order": "the shuffled order",
-    "steps": "the full-batch steps",
-}
 
 
 def _warm_up_arguments(name):
@@ -471,7 +464,7 @@ def compiled_order():
 
 class announcing:
     """Within the block, every kernel built is announced to ``say``: before
-    (``"compiling the mini-batch epoch (once; ...)"``) and after, with the
+    (``"preparing the mini-batch epoch (numba: ...)"``) and after, with the
     time it took and whether it came from numba's disk cache.
     """
 
@@ -506,7 +499,7 @@ def _build(name):
         return False
     import time
 
-    what = KERNEL_NAMES[name]
+    what = _KERNELS[name][2]
     for say in _ANNOUNCE:
         say(f"preparing {what} (numba: compiled once, about 5-15 s, then "
             f"loaded from its disk cache)")  # fmt: skip
@@ -540,7 +533,7 @@ def _compile(numba, name, prefetch, cache):
     names = globals()
     if prefetch is not None:
         names["_prefetch"] = prefetch
-    function_name, callees = _KERNELS[name]
+    function_name, callees, _ = _KERNELS[name]
     for callee in callees:
         names[callee] = jit(getattr(names[callee], "py_func", names[callee]))
     function = jit(getattr(names[function_name], "py_func", names[function_name]))

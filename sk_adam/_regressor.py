@@ -814,12 +814,10 @@ n_features)
         """
         check_is_fitted(self)
         self.alpha_decays_ = 0
+        self._schedule_start = int(self.t_)
         stream = getattr(self, "_stream", None)
-        if stream is None:  # after fit: the stream begins with the next call
-            stream = {
-                "params": None, "count": 0, "average": None, "start": 0,
-            }  # fmt: skip
-        self._stream = {**stream, "count": 0, "start": int(self.t_)}
+        if stream is not None:  # after fit, the average begins with the stream
+            self._stream = {**stream, "count": 0}
         return self
 
     def predict(self, X):
@@ -1086,6 +1084,7 @@ n_features)
             # the history shows the coefficients the model reports
             callback = functools.partial(_recording_average, recorder, average)
         rate = PlateauDecay.rate_after(self._alpha(), decays)
+        t_before = state.t
         try:
             mse = run_epoch(
                 epochs, params, state, rate, y_scale=coords.y_scale, callback=callback
@@ -1095,11 +1094,11 @@ n_features)
                 data.check_finite()  # the usual message for NaN or inf input
             raise
         if self.verbose:
-            steps = state.t - getattr(self, "t_", 0) * (not first)
+            epoch = 1 if first else self.n_iter_ + 1
             ends = rate if decay is None else rate * decay.factor(state.t)
             print(
-                f"partial_fit: epoch {getattr(self, 'n_iter_', 0) * (not first) + 1}"
-                f", {steps} steps, MSE {mse:.6g}, rate at the last step {ends:.3g}",
+                f"partial_fit: epoch {epoch}, {state.t - t_before} steps, MSE "
+                f"{mse:.6g}, rate at the last step {ends:.3g}",
                 flush=True,
             )
         run = Run(
@@ -1132,10 +1131,11 @@ n_features)
                 "params": run.params.copy(),
                 "count": 0 if average is None else average.count,
                 "average": (run.params if average is None else average.params).copy(),
-                "start": self._stream_start(continued),
             }
+            self._schedule_start = self._stream_start(continued)
         else:
             self.__dict__.pop("_stream", None)
+            self.__dict__.pop("_schedule_start", None)
         self.t_ = int(run.state.t)
         self.moment1_ = run.state.moment1.copy()
         self.moment2_ = run.state.moment2.copy()
@@ -1205,8 +1205,7 @@ n_features)
     def _stream_start(self, continued):
         """The step after which the stream's rate decay began: 0, or where
         :meth:`reset_schedule` restarted it."""
-        stream = getattr(self, "_stream", None) if continued else None
-        return 0 if stream is None else int(stream["start"])
+        return int(getattr(self, "_schedule_start", 0)) if continued else 0
 
     def _continued_state(self, n_targets):
         """Coordinates, working parameters, Adam state and average of the
@@ -1228,7 +1227,7 @@ n_features)
             moment1 = np.vstack([moment1, np.zeros((1, n_targets))])
             moment2 = np.vstack([moment2, np.zeros((1, n_targets))])
         stream_state = getattr(self, "_stream", None)
-        if stream_state is None or stream_state["params"] is None:
+        if stream_state is None:
             # after fit, or a model saved before streams kept their last
             # iterate: from the coefficients
             params = coords.to_working(coef, intercept)
