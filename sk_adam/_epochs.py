@@ -38,7 +38,7 @@ iteration. Every kind answers the same three calls:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import scipy.sparse as sp
@@ -98,12 +98,14 @@ class FullBatchStep:
             return None
         return self.problem.null_loss()
 
-    def stepper(self):
-        """:meth:`run_steps` where the steps can run as one compiled loop
-        (a whitened problem, numba available), else None."""
+    def stepper(self, spent: float = 0.0):
+        """:meth:`run_steps` where the steps can run as one compiled loop (a
+        whitened problem, numba available, and the loop built: once the
+        numpy steps of this process, ``spent`` seconds more of them
+        included, have taken what building it takes), else None."""
         if not isinstance(self.problem, WhitenedLeastSquares):
             return None
-        return None if compiled_steps() is None else self.run_steps
+        return None if compiled_steps(spent) is None else self.run_steps
 
     def run_steps(self, params, rate, count, best, weights, tol, gap_tol):
         """Up to ``count`` iterations in one compiled call (see
@@ -309,39 +311,28 @@ class BlockEpochs:
 
     Parameters
     ----------
-    blocks : sequence of callables
-        Each returns one block's ``(X, Y, s)`` as in-memory arrays (``Y``
-        ``(m, k)``, ``s`` its rows' weights).
+    blocks : callable
+        ``blocks()`` iterates over one epoch's blocks, in that epoch's order,
+        each as in-memory ``(X, Y, s)`` (``Y`` ``(m, k)``, ``s`` its rows'
+        weights).
     make_epochs : callable
         ``make_epochs(X, Y, s)`` -> :class:`MiniBatchEpochs` for one block.
-    shuffle : bool
-        Whether the blocks are visited in a new random order each epoch.
-    rng : RandomState
-        Draws the blocks' order.
     """
 
     def __init__(
         self,
-        blocks: Sequence[Callable[[], tuple]],
+        blocks: Callable[[], Iterable[tuple]],
         make_epochs: Callable[..., MiniBatchEpochs],
-        *,
-        shuffle: bool,
-        rng,
     ) -> None:
         self.blocks = blocks
         self.make_epochs = make_epochs
-        self.shuffle = shuffle
-        self.rng = rng
 
     def start(self, params):
         return None
 
     def run(self, params, rate):
-        n = len(self.blocks)
-        order = shuffled_order(n, self.rng) if self.shuffle else range(n)
         total, weight = 0.0, 0.0
-        for i in order:
-            x, y, s = self.blocks[i]()
+        for x, y, s in self.blocks():
             if not np.any(s > 0):
                 continue
             epoch = self.make_epochs(x, y, s)

@@ -440,10 +440,11 @@ _BUILT: dict = {}  # name -> compiled function, or False if unavailable
 _ANNOUNCE = []  # callables told about a build (see announcing)
 
 
-def compiled_steps():
+def compiled_steps(spent: float | None = None):
     """The compiled :func:`_whitened_steps`, or None (as
-    :func:`compiled_epoch`)."""
-    return compiled("steps")
+    :func:`compiled_epoch`; with ``spent``, only once building pays, see
+    :func:`compiled`)."""
+    return compiled("steps", spent)
 
 
 def compiled_epoch():
@@ -479,15 +480,34 @@ class announcing:
         _ANNOUNCE.remove(self.say)
 
 
-def compiled(name: str):
+#: Seconds of numpy work a kernel replaces, run in one process, after which
+#: building the kernel pays: loading the compiled full-batch steps from
+#: numba's disk cache (numba's import included) takes 0.7-1.0 s here, the
+#: time of some 50,000 numpy iterations at 20 us each, so a process that
+#: fits a few thousand iterations never builds them (the ski-rental rule: at
+#: most twice the time of the better choice in hindsight).
+PAYS_AFTER = {"steps": 1.0}
+
+_SPENT: dict[str, float] = {}  # name -> seconds of numpy work counted so far
+
+
+def compiled(name: str, spent: float | None = None):
     """The compiled kernel ``name`` (a key of :data:`_KERNELS`), or None.
 
     Each kernel is built on its first use in a process, and only then: a
     process that fits full batches never builds the mini-batch epoch.
+
+    With ``spent`` (seconds of the numpy work the kernel would replace, run
+    since the last call), a kernel not built yet is built only once this
+    process's total reaches :data:`PAYS_AFTER`; until then None.
     """
     if os.environ.get("SK_ADAM_NO_NUMBA"):
         return None
     if name not in _BUILT:
+        if spent is not None:
+            _SPENT[name] = _SPENT.get(name, 0.0) + spent
+            if _SPENT[name] < PAYS_AFTER[name]:
+                return None
         _BUILT[name] = _build(name)
     return _BUILT[name] or None
 

@@ -374,6 +374,9 @@ def _stalled_short(settings, short) -> str:
 #: The stop codes of an epoch's compiled steps (``run_steps``).
 _STOP_CODES = {0: None, 1: "tol", 2: "optimum", 3: "diverged"}
 
+#: Numpy iterations between two asks whether the compiled steps pay yet.
+ASK_EVERY = 256
+
 
 def _iterate(epoch, params, state, settings, decay, progress, callback):
     """The loop of :func:`solve`; returns the rule that ended it and the
@@ -387,10 +390,15 @@ def _iterate(epoch, params, state, settings, decay, progress, callback):
     t = 0
     progress.tol, progress.gap_tol = _thresholds(settings, progress, epoch)
     quick = _quick_steps(epoch, settings, progress, callback)
-    progress.clock = time.perf_counter()
+    progress.clock = asked = time.perf_counter()
     # non-finite values are detected below; numpy need not warn about them
     with np.errstate(over="ignore", invalid="ignore"):
         while t < settings.max_iter:
+            if quick is None and t % ASK_EVERY == 0 < t:
+                # numpy iterations so far: the compiled loop may pay now
+                now = time.perf_counter()
+                quick = _quick_steps(epoch, settings, progress, callback, now - asked)
+                asked = now
             count = progress.quiet(t, settings.max_iter) if quick else 1
             if settings.verbose:  # stop where a progress line is due
                 count = min(count, _next_report(t, settings.verbose) - t)
@@ -474,15 +482,17 @@ def _stall(epoch, params, state, decay, progress, t):
     return None if stall is None else "stall"
 
 
-def _quick_steps(epoch, settings, progress, callback):
+def _quick_steps(epoch, settings, progress, callback, spent=0.0):
     """``quick(params, rate, count, t) -> (t, stop)``, running ``count``
     iterations after ``t`` in one compiled call, or None where the epoch
-    has none or every iteration must be seen (a callback, a validation
-    set; progress lines are printed between calls)."""
+    has none (or has not built it yet: ``spent`` is the seconds of numpy
+    iterations since the last ask, see :meth:`FullBatchStep.stepper`) or
+    every iteration must be seen (a callback, a validation set; progress
+    lines are printed between calls)."""
     if callback is not None or progress.validation is not None:
         return None
     stepper = getattr(epoch, "stepper", None)
-    run_steps = stepper() if stepper is not None else None
+    run_steps = stepper(spent) if stepper is not None else None
     if run_steps is None:
         return None
     weights, tol, gap_tol = progress.units.weights, progress.tol, progress.gap_tol

@@ -1,0 +1,246 @@
+"""Rows that arrive in blocks: sufficient statistics merged pass by pass.
+
+Data that is not one in-memory array (a dask array's blocks on a cluster, a
+file read in chunks) reaches the estimator as row blocks. Every block is
+summarised into a :class:`~sk_adam._statistics.GramStats` (``d x d`` and
+smaller) together with counts of the values that are not allowed, the
+summaries are merged exactly, and the full-batch problem is built from the
+merged statistics as for in-memory data: the rows themselves are never held
+together.
+
+:class:`BlockData` is what every kind of blocks shares (the statistics, the
+problem, the coordinates, the shortfall and the mini-batch epochs); a kind
+(:class:`sk_adam._dask.DaskData`, :class:`sk_adam._files.FileData`) says only
+how one pass over its blocks runs and how an epoch loads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+from sklearn.utils import assert_all_finite
+
+from ._coordinates import Coordinates, Layout, target_scales_from_stats
+from ._datafit import GramLeastSquares, gram_problem, shortfall
+from ._epochs import BlockEpochs, MiniBatchEpochs
+from ._statistics import (
+    FactorStats,
+    GramStats,
+    blockwise_gram_stats,
+    out_of_range,
+    reference,
+)
+
+__all__ = [
+    "BlockData",
+    "checked_summary",
+    "factor_merge",
+    "factor_summary",
+    "merge",
+    "raise_for",
+    "summary",
+]
+
+#: The estimator named in messages, as scikit-learn's validation names it.
+NAME = "AdamRegressor"
+
+
+def summary(x, y, s, ref=None, yref=None) -> tuple[GramStats, np.ndarray]:
+    """Statistics of one block, with counts of the values that are not
+    allowed: NaN and infinite values of X, y and the weights, negative
+    weights, and the count of non-zero weights."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        # in cache-sized pieces with one reused buffer, as for in-memory data
+        stats = blockwise_gram_stats(x, y, s, ref, yref)
+    return stats, _counts(x, y, s)
+
+
+def checked_summary(x, y, s, ref=None, yref=None) -> tuple[GramStats, np.ndarray]:
+    """:func:`summary` of a block whose values its reader checked (finite,
+    weights positive): the counts are known without a look."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        stats = blockwise_gram_stats(x, y, s, ref, yref)
+    counts = np.zeros(8, dtype=np.int64)
+    counts[7] = s.size
+    return stats, counts
+
+
+def _counts(x, y, s) -> np.ndarray:
+    return np.array(
+        [
+            np.count_nonzero(np.isnan(x)),
+            np.count_nonzero(np.isinf(x)),
+            np.count_nonzero(np.isnan(y)),
+            np.count_nonzero(np.isinf(y)),
+            np.count_nonzero(np.isnan(s)),
+            np.count_nonzero(np.isinf(s)),
+            np.count_nonzero(s < 0),
+            np.count_nonzero(s),
+        ]
+    )
+
+
+def merge(a, b):
+    """Two :func:`summary` results as one (exactly: GramStats.merge)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # reported by the caller
+        return a[0].merge(b[0]), a[1] + b[1]
+
+
+def raise_for(counts, dtypes) -> None:
+    """The error in-memory validation gives for the first value not allowed
+    (X, then y, then the weights, of these dtypes), with its very message."""
+    checks = (("X", NAME), ("y", NAME), ("sample_weight", None))
+    for i, ((name, estimator), dtype) in enumerate(zip(checks, dtypes, strict=True)):
+        pair = counts[2 * i : 2 * i + 2]
+        for count, value in zip(pair, (np.nan, np.inf), strict=True):
+            if count:
+                assert_all_finite(
+                    np.array([value], dtype=dtype),
+                    input_name=name,
+                    estimator_name=estimator,
+                )
+    if not counts[7]:  # scikit-learn's check of the weights, in its order
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    if counts[6]:
+        raise ValueError("Negative values in data passed to `sample_weight`.")
+
+
+def factor_summary(x, y, s, ref, yref) -> FactorStats:
+    """The :class:`FactorStats` (QR factors) of one block."""
+    d, k = x.shape[1], y.shape[1]
+    return FactorStats.zeros(d, k, ref, yref).add(x, np.asarray(y, np.float64), s)
+
+
+def factor_merge(a: FactorStats, b: FactorStats) -> FactorStats:
+    return a.merge(b)
+
+
+class BlockData:
+    """Row blocks, answering what ``fit`` asks of
+    :class:`sk_adam._data.ArrayData` from merged statistics.
+
+    The statistics are computed once, on first use, and shared by the
+    coordinates and the full-batch problem. A subclass provides one pass
+    over its blocks (:meth:`reduce`), the columns' largest magnitudes
+    (:meth:`max_abs`, for data whose squares overflow), relative weights
+    (:meth:`relative_weights`) and the blocks of one epoch
+    (:meth:`epoch_blocks`).
+
+    Parameters
+    ----------
+    one_d : bool
+        Whether ``y`` was 1-D (fitted attributes then drop the target axis).
+    """
+
+    #: Whether the blocks' values were checked as they were read (finite,
+    #: weights positive), so that a pass need not count them again.
+    checked_values = False
+
+    def __init__(self, *, one_d: bool) -> None:
+        self.one_d = one_d
+        self._stats = None
+
+    # -- what a kind of blocks provides ----------------------------------
+
+    def reduce(self, summarize: Callable, combine: Callable, *args):
+        """``summarize(x, y, s, *args)`` of every block, merged with
+        ``combine``: one pass over the blocks."""
+        raise NotImplementedError
+
+    def max_abs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The largest magnitude of every column of X and of Y (a pass)."""
+        raise NotImplementedError
+
+    def relative_weights(self) -> None:
+        """Divide the weights by the largest (their sum overflowed)."""
+        raise NotImplementedError
+
+    def epoch_blocks(self, rng, shuffle: bool) -> Iterator[tuple]:
+        """The in-memory ``(x, y, s)`` of every block, in one epoch's order."""
+        raise NotImplementedError
+
+    @property
+    def dtypes(self) -> tuple:
+        """The dtypes of X, Y and the weights (for validation messages)."""
+        raise NotImplementedError
+
+    # -- what every kind shares ------------------------------------------
+
+    @property
+    def dtype(self):
+        return self.dtypes[0]
+
+    def by_rows(self) -> BlockData:
+        """Blocks are read as they are: nothing to convert."""
+        return self
+
+    def _pass(self, ref=None, yref=None) -> GramStats:
+        summarize = checked_summary if self.checked_values else summary
+        stats, counts = self.reduce(summarize, merge, ref, yref)
+        raise_for(counts, self.dtypes)
+        return stats
+
+    def stats(self) -> GramStats:
+        """The merged :class:`GramStats`, divided by the columns' largest
+        magnitudes where squares overflow; weights whose sum overflows are
+        divided by the largest (they are relative, as in memory)."""
+        if self._stats is None:
+            stats = self._pass()
+            if not 0 < stats.weight < np.inf:
+                # (the pass refused all-zero weights: the largest is > 0)
+                self.relative_weights()
+                stats = self._pass()
+            if not stats.finite() or stats.tiny():
+                # squares overflow or underflow: divide by the largest
+                # magnitudes (as gram_stats does in memory)
+                ref, yref = self.max_abs()
+                ref = np.asarray(ref, dtype=np.float64)
+                yref = np.asarray(yref, dtype=np.float64)
+                if not stats.finite() or out_of_range(ref) or out_of_range(yref):
+                    stats = self._pass(reference(ref), reference(yref))
+            self._stats = stats
+        return self._stats
+
+    def problem(self, layout: Layout, *, precompute, whiten):
+        """The full-batch problem on the merged statistics (always the
+        statistics path, whatever ``precompute`` says: the rows are never
+        held together). Where the Gram matrix cannot resolve the design, the
+        exact whitening takes a second pass for the QR factors."""
+        stats = self.stats()
+        with np.errstate(over="ignore", invalid="ignore"):  # the solver reports
+            y_offset, y_scale = target_scales_from_stats(stats, layout)
+
+        def exact(ref, yref):
+            return self.reduce(factor_summary, factor_merge, ref, yref)
+
+        problem = gram_problem(stats, y_offset, y_scale, layout, whiten, exact)
+        return problem, problem.coords
+
+    def coordinates(self, layout: Layout) -> Coordinates:
+        stats = self.stats()
+        with np.errstate(over="ignore", invalid="ignore"):  # the solver reports
+            y_offset, y_scale = target_scales_from_stats(stats, layout)
+            return Coordinates.from_stats(stats, y_offset, y_scale, layout)
+
+    def shortfall(self, coords: Coordinates, problem=None):
+        """As :meth:`sk_adam._data.ArrayData.shortfall`, from the merged
+        statistics (no pass over the blocks)."""
+        stats = self.stats()
+        with np.errstate(over="ignore", invalid="ignore"):
+            _, spread = target_scales_from_stats(stats, Layout(True, True))
+        variance = (spread / coords.y_scale) ** 2
+        if problem is None:  # mini-batches: offsets are the means, or zero
+            center = bool(np.any(coords.x_offset))
+            problem = GramLeastSquares.from_stats(stats, coords, center)
+        return shortfall(problem, variance)
+
+    def epochs(self, coords, adam, rng, *, size, shuffle) -> BlockEpochs:
+        """Mini-batch epochs that load the blocks one at a time."""
+
+        def make_epochs(x, y, s):
+            return MiniBatchEpochs(
+                x, y, s, coords, adam, rng, size=size, shuffle=shuffle
+            )
+
+        return BlockEpochs(lambda: self.epoch_blocks(rng, shuffle), make_epochs)
