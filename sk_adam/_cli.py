@@ -1,5 +1,9 @@
 """The ``sk-adam`` command line: a demo against LinearRegression, and fit /
-predict on CSV files for people who do not write Python.
+predict on CSV or Parquet files for people who do not write Python.
+
+Files are read by :class:`~sk_adam.FileRows` (pandas and pyarrow, the
+``files`` extra): ``fit`` in one pass of chunks into sufficient statistics,
+``predict`` chunk by chunk, so neither holds a large file in memory.
 
 Model files are ``.npz`` archives of plain arrays and a JSON string, read
 with ``allow_pickle=False``: loading one runs no code from it.
@@ -24,6 +28,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_squared_error, r2_score
 
+from ._files import FileRows
 from ._regressor import AdamRegressor
 from ._version import __version__
 
@@ -34,120 +39,27 @@ class UserError(Exception):
     """A mistake in the user's input: reported in one line, exit code 2."""
 
 
-# -- CSV -------------------------------------------------------------------
+def _rows(path, target=None, columns=None, drop=()):
+    """A data file's rows (:class:`~sk_adam.FileRows`), read when used."""
+    try:
+        return FileRows(path, target, columns=columns, drop=drop or ())
+    except FileNotFoundError:
+        raise UserError(f"file not found: {path}") from None
 
 
-#: Cells read as missing values (as pandas reads them by default).
-MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "-nan"})
-
-
-def _shown(cell, width=40):
-    """A cell as an error message shows it: at most ``width`` characters."""
-    return repr(cell if len(cell) <= width else cell[:width] + "...")
-
-
-def read_csv(path, target=None, columns=None, min_rows=1, drop=()):
-    """Numeric data from a CSV file with a header row.
-
-    Returns ``(X, y, feature_names)``; ``y`` is None without ``target``.
-    ``columns`` selects and orders the feature columns (``--columns``, and
-    the model's for predict); ``drop`` leaves columns out (``--drop``).
-    A UTF-8 byte-order mark is dropped; duplicate column names, rows with
-    more or fewer cells than the header and fewer than ``min_rows`` data
-    rows are errors.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"file not found: {path}")
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        try:
-            rows = list(csv.reader(handle, strict=True))
-        except csv.Error as exc:
-            raise UserError(f"{path} is not a well-formed CSV file: {exc}") from None
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise UserError(f"{path} is empty: it needs a header row and data rows")
-    header, body = [c.strip() for c in rows[0]], [r for r in rows[1:] if r]
-    _check_shape(path, header, body)
-    columns = _feature_columns(path, header, target, columns, drop)
-    X = np.column_stack(
-        [_numeric_column(path, name, header.index(name), body) for name in columns]
-    )
-    y = None
-    if target is not None:
-        y = _numeric_column(path, target, header.index(target), body)
-    if len(body) < min_rows:
+def _enough_rows(rows, n_rows=None, least=2):
+    """Fitting needs ``least`` rows (an R^2 needs two): counted in ``n_rows``
+    or, without it, in the file's first chunk(s)."""
+    if n_rows is None:
+        n_rows = 0
+        for X, _ in rows.chunks():
+            n_rows += len(X)
+            if n_rows >= least:
+                break
+    if n_rows < least:
         raise UserError(
-            f"{path} has {len(body)} data row(s); fitting needs at least {min_rows}"
+            f"{rows.path} has {n_rows} data row(s); fitting needs at least {least}"
         )
-    return X, y, list(columns)
-
-
-def _check_shape(path, header, body):
-    """One name per column, as many cells in every row, some rows."""
-    seen = set()
-    for name in header:
-        if name in seen:
-            raise UserError(
-                f"{path} names the column {name!r} twice: rename one, so that "
-                f"each column is read once"
-            )
-        seen.add(name)
-    for i, row in enumerate(body):
-        if len(row) != len(header):
-            raise UserError(
-                f"row {i + 2} of {path} has {len(row)} cells where the header "
-                f"has {len(header)} columns"
-            )
-    if not body:
-        raise UserError(f"{path} has a header but no data rows")
-
-
-def _feature_columns(path, header, target, columns, drop=()):
-    """The feature columns to read: ``columns``, or all but ``target``,
-    less ``drop``."""
-    if target is not None and target not in header:
-        raise UserError(
-            f"no column {target!r} in {path}; the columns are: {', '.join(header)}"
-        )
-    missing = [c for c in [*(columns or []), *drop] if c not in header]
-    if missing:
-        raise UserError(
-            f"{path} has no column(s) {', '.join(map(repr, missing))}; the "
-            f"columns are: {', '.join(header)}"
-        )
-    if columns is None:
-        columns = [c for c in header if c != target]
-    if target in columns:
-        raise UserError(f"{target!r} is the target: it cannot be a feature too")
-    columns = [c for c in columns if c not in drop]
-    if not columns:
-        raise UserError(f"{path} has no feature columns left besides {target!r}")
-    return columns
-
-
-def _numeric_column(path, name, j, body):
-    """Column ``j`` (named ``name``) of the data rows as finite floats."""
-    values = np.empty(len(body))
-    for i, row in enumerate(body):
-        cell = row[j].strip()
-        if cell.lower() in MISSING:
-            raise UserError(
-                f"column {name!r} of {path} has a missing value at row "
-                f"{i + 2} ({cell!r}): remove or impute it first"
-            )
-        try:
-            values[i] = float(cell)
-        except ValueError:
-            raise UserError(
-                f"column {name!r} of {path} is not numeric: row {i + 2} holds "
-                f"{_shown(cell)}"
-            ) from None
-        if not np.isfinite(values[i]):
-            raise UserError(
-                f"column {name!r} of {path} has a missing or infinite value "
-                f"at row {i + 2}: remove or impute it first"
-            )
-    return values
 
 
 # -- model files -------------------------------------------------------------
@@ -164,24 +76,26 @@ def save_model(est, path, feature_names, target):
         "n_iter": int(est.n_iter_),
         "stop_reason": est.stop_reason_,
     }
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        meta=np.array(json.dumps(meta)),
-        coef=np.asarray(est.coef_, dtype=np.float64),
-        intercept=np.asarray(est.intercept_, dtype=np.float64),
-        feature_names=np.array(feature_names, dtype=str),
-    )
-    _write_whole(path, buffer.getvalue())
+    with _whole_file(path) as handle:
+        np.savez(
+            handle,
+            meta=np.array(json.dumps(meta)),
+            coef=np.asarray(est.coef_, dtype=np.float64),
+            intercept=np.asarray(est.intercept_, dtype=np.float64),
+            feature_names=np.array(feature_names, dtype=str),
+        )
 
 
-def _write_whole(path, data: bytes):
-    """``data`` into ``path``, or nothing: no partial file is left."""
+@contextlib.contextmanager
+def _whole_file(path):
+    """A binary handle whose content lands in ``path`` whole or not at all:
+    written to a temporary file next to it, renamed onto it when the block
+    ends without an error (no partial file is ever left)."""
     path = Path(path)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -328,9 +242,10 @@ def demo(args):
     else:
         if args.target is None:
             raise UserError("--data needs --target COLUMN")
-        X, y, names = read_csv(
-            args.data, args.target, args.columns, min_rows=2, drop=args.drop
-        )
+        rows = _rows(args.data, args.target, args.columns, args.drop)
+        X, y = rows.to_arrays()  # the demo compares with LinearRegression
+        _enough_rows(rows, len(y))
+        names = rows.feature_names
         source = f"{args.data}, target {args.target!r}"
     adam = _estimator(args, verbose=0 if args.quiet else 1)
     ols = LinearRegression()
@@ -400,38 +315,46 @@ def _draw(est, X, y, names, path):
 
 
 def fit(args):
-    """Fit on a CSV file and write a model file."""
+    """Fit on a data file, in one pass of chunks, and write a model file."""
     _check_output(args.out)
-    X, y, names = read_csv(
-        args.data, args.target, args.columns, min_rows=2, drop=args.drop
-    )
+    rows = _rows(args.data, args.target, args.columns, args.drop)
+    _enough_rows(rows)
     est = _estimator(args, verbose=0 if args.quiet else 1)
-    seconds = _fit(est, X, y, args.quiet)
-    save_model(est, args.out, names, args.target)
+    seconds = _fit(est, rows, None, args.quiet)
+    save_model(est, args.out, rows.feature_names, args.target)
     print(
-        f"fitted {X.shape[0]} rows x {X.shape[1]} features in {seconds:.2f} s "
-        f"({est.n_iter_} iterations, {est.stop_reason_} rule), training R^2 "
-        f"{est.score(X, y):.6f}; model written to {args.out}"
+        f"fitted {rows.n_rows} rows x {rows.n_features} features in "
+        f"{seconds:.2f} s ({est.n_iter_} iterations, {est.stop_reason_} rule), "
+        f"training R^2 {est.score(rows):.6f}; model written to {args.out}"
     )
     return 0
 
 
 def predict(args):
-    """Predict for the rows of a CSV file, with the model's columns."""
+    """Predict for the rows of a data file, with the model's columns, one
+    chunk at a time."""
     if args.out:
         _check_output(args.out)
     est, meta = load_model(args.model)
-    X, _, _ = read_csv(args.data, columns=meta["feature_names"])
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow([meta["target"]])  # quoted where the name needs it
-    writer.writerows([float(value)] for value in est.predict(X))
+    rows = _rows(args.data, columns=meta["feature_names"])
     if args.out:
-        _write_whole(args.out, text.getvalue().encode())
+        with _whole_file(args.out) as handle:
+            _write_predictions(est, rows, meta["target"], handle)
     else:
-        sys.stdout.write(text.getvalue())
+        _write_predictions(est, rows, meta["target"], sys.stdout.buffer)
         sys.stdout.flush()
     return 0
+
+
+def _write_predictions(est, rows, target, handle):
+    """A CSV column named ``target`` (quoted where the name needs it) of the
+    predictions, written chunk by chunk into the binary ``handle``."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerow([target])
+    handle.write(text.getvalue().encode())
+    for X, _ in rows.chunks():
+        values = est.predict(X)
+        handle.write(("\n".join(map(repr, values.tolist())) + "\n").encode())
 
 
 def _rate(text):
@@ -497,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = commands.add_parser(
         "demo", help="compare AdamRegressor with LinearRegression", **shown
     )
-    p.add_argument("--data", help="a CSV file with a header row (None: diabetes)")
+    p.add_argument("--data", help="a CSV or Parquet file (None: diabetes)")
     p.add_argument("--target", help="the target column of --data")
     p.add_argument("--png", default="sk-adam-demo.png", help="where to draw the plots")
     _add_column_options(p)
@@ -505,9 +428,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(handler=demo)
 
     p = commands.add_parser(
-        "fit", help="fit on a CSV file, write a model file", **shown
+        "fit", help="fit on a CSV or Parquet file, write a model file", **shown
     )
-    p.add_argument("data", help="a CSV file with a header row")
+    p.add_argument("data", help="a CSV file with a header row, or a Parquet file")
     required = {"required": True, "default": argparse.SUPPRESS}  # no default shown
     p.add_argument("--target", help="the target column", **required)
     p.add_argument("--out", help="the model file to write (.npz)", **required)
@@ -516,10 +439,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(handler=fit)
 
     p = commands.add_parser(
-        "predict", help="predict for the rows of a CSV file", **shown
+        "predict", help="predict for the rows of a CSV or Parquet file", **shown
     )
     p.add_argument("model", help="a model file written by 'sk-adam fit'")
-    p.add_argument("data", help="a CSV file with the model's feature columns")
+    p.add_argument("data", help="a CSV or Parquet file with the model's feature columns")
     p.add_argument("--out", help="write the predictions here (None: stdout)")
     p.set_defaults(handler=predict)
 
@@ -529,7 +452,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"sk-adam: error: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:  # the estimator's own checks (e.g. parameters)
+    except (ValueError, ImportError) as exc:  # the estimator's and the
+        # reader's checks (parameters, cells), a missing optional package
         print(f"sk-adam: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`... | head -1`)

@@ -5,7 +5,7 @@ the parameters, checks them against each other in one place
 (:meth:`AdamRegressor._check_params`), validates the input, and sends
 ``fit``, ``partial_fit`` and dask input down one road,
 :meth:`AdamRegressor._fit`: the data (:mod:`sk_adam._data`,
-:mod:`sk_adam._dask`) give the problem and its epochs, the solver
+:mod:`sk_adam._dask`, :mod:`sk_adam._files`) give the problem and its epochs, the solver
 (:mod:`sk_adam._solver`) runs them, and :meth:`AdamRegressor._set_fitted`
 sets every fitted attribute.
 """
@@ -40,6 +40,7 @@ from ._dask import DaskData, is_dask, predict_dask
 from ._data import ArrayData, relative_weights
 from ._datafit import RowLeastSquares
 from ._epochs import FullBatchStep
+from ._files import FileData, FileRows
 from ._history import AdamHistory, Recorder
 from ._kernel import announcing
 from ._solver import (
@@ -714,20 +715,22 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_atomic
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the linear model with Adam.
 
         Parameters
         ----------
         X : {array-like, sparse matrix, dask array} of shape (n_samples, \
-n_features)
+n_features), or FileRows
             Training data. float32 and float64 are used as given (never copied
             or modified); other dtypes are converted to float64. Sparse input
             must be CSR or CSC to avoid a conversion; it is never densified.
-            A dask array is reduced to sufficient statistics on its cluster
+            A dask array is reduced to sufficient statistics on its cluster,
+            a :class:`~sk_adam.FileRows` chunk by chunk as its file is read
             (see the user guide).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Target values.
+            Target values; None only for a :class:`~sk_adam.FileRows`, which
+            names its target column.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; a weight of ``c`` is equivalent to repeating
             the row ``c`` times (exactly so for full-batch fits). At least one
@@ -826,8 +829,9 @@ n_features)
         Parameters
         ----------
         X : {array-like, sparse matrix, dask array} of shape (n_samples, \
-n_features)
-            Samples. A dask array gives a lazy dask array.
+n_features), or FileRows
+            Samples. A dask array gives a lazy dask array; a
+            :class:`~sk_adam.FileRows` is read chunk by chunk.
 
         Returns
         -------
@@ -837,6 +841,13 @@ n_features)
         check_is_fitted(self)
         if is_dask(X):
             return predict_dask(X, self.coef_, self.intercept_)
+        if isinstance(X, FileRows):
+            self._check_file_columns(X)
+            parts = [self._predict_rows(x) for x, _ in X.chunks()]
+            return np.concatenate(parts)
+        return self._predict_rows(X)
+
+    def _predict_rows(self, X):
         X = validate_data(
             self,
             X,
@@ -845,6 +856,55 @@ n_features)
             reset=False,
         )
         return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
+
+    def score(self, X, y=None, sample_weight=None):
+        """The coefficient of determination R^2 of the predictions.
+
+        As :meth:`sklearn.base.RegressorMixin.score`; for a
+        :class:`~sk_adam.FileRows` (``y`` None, every row weighing one) it
+        comes from the statistics of the file's last pass where the file
+        is unchanged since (a fit makes that pass), else from one pass.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or FileRows
+            Test samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            True values for ``X``; None only for a FileRows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            R^2 of ``self.predict(X)`` against ``y``.
+        """
+        if not isinstance(X, FileRows):
+            return super().score(X, y, sample_weight)
+        check_is_fitted(self)
+        self._check_file_columns(X)
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                "FileRows carries its target, and every row weighs one: pass "
+                "no y and no sample_weight with it."
+            )
+        coef, intercept = self._coef_2d()
+        return FileData(X).stats().r2_score(coef, intercept)
+
+    def _check_file_columns(self, rows):
+        """The rows' feature columns are those of the fit."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and list(names) != list(rows.feature_names):
+            raise ValueError(
+                f"The feature names should match those that were passed during "
+                f"fit: {list(names)}; {rows!r} has {rows.feature_names}. Pass "
+                f"columns=estimator.feature_names_in_ to FileRows."
+            )
+        if rows.n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {rows.n_features} features, but AdamRegressor is "
+                f"expecting {self.n_features_in_} features as input."
+            )
 
     # -- the one fit path ----------------------------------------------------
 
@@ -880,13 +940,19 @@ n_features)
                 "partial_fit does not hold out a validation set: set "
                 "early_stopping=False, or use fit."
             )
+        if incremental and isinstance(X, FileRows):
+            raise ValueError(
+                "partial_fit takes in-memory chunks: pass the (X, y) of "
+                "FileRows.chunks() one at a time, or fit the FileRows."
+            )
         if incremental:
             self._check_stream_params()
             return
-        if self.early_stopping and is_dask(X):
+        if self.early_stopping and (is_dask(X) or isinstance(X, FileRows)):
             raise ValueError(
-                "early_stopping is not supported for dask arrays: hold out a "
-                "validation set yourself, or fit in memory."
+                f"early_stopping is not supported for "
+                f"{'FileRows' if isinstance(X, FileRows) else 'dask arrays'}: "
+                f"hold out a validation set yourself, or fit in memory."
             )
 
     def _batch(self, n_samples, incremental):
@@ -975,14 +1041,22 @@ n_features)
             )
 
     def _training_data(self, X, y, sample_weight, incremental, first):
-        """The validated input, in memory (:class:`ArrayData`) or on a
-        cluster (:class:`DaskData`)."""
+        """The validated input, in memory (:class:`ArrayData`), on a
+        cluster (:class:`DaskData`) or in a file (:class:`FileData`)."""
+        if isinstance(X, FileRows):
+            if y is not None or sample_weight is not None:
+                raise ValueError(
+                    "FileRows carries its target (FileRows(path, target=...)), "
+                    "and every row weighs one: pass no y and no sample_weight "
+                    "with it."
+                )
+            return self._blocks_seen(FileData(X))
+        if y is None:  # scikit-learn's message
+            raise ValueError(
+                "AdamRegressor requires y to be passed, but the target y is None."
+            )
         if is_dask(X) and not incremental:
-            data = DaskData.from_arrays(X, y, sample_weight)
-            self.n_features_in_ = data.n_features
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            return data
+            return self._blocks_seen(DaskData.from_arrays(X, y, sample_weight))
         # The finiteness of X is checked by what reads it anyway, which saves a
         # pass: after the first partial_fit call by the epoch (a NaN or inf in
         # a row it reads makes the MSE non-finite), and in a full-batch fit by
@@ -994,6 +1068,16 @@ n_features)
             X, y, sample_weight, reset=first, finite_X=not folded
         )
         return ArrayData(X, Y, s, one_d=one_d, finite_checked=not folded)
+
+    def _blocks_seen(self, data):
+        """Data in blocks, with the number and names of its features set."""
+        self.n_features_in_ = data.n_features
+        names = data.feature_names
+        if names is not None:
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return data
 
     def _settings(self, batch) -> SolverSettings:
         batched = batch is not None

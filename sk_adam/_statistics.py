@@ -403,6 +403,28 @@ class GramStats:
         self.weight = total
         return True
 
+    def r2_score(self, coef, intercept) -> float:
+        """The R^2 of ``X @ coef.T + intercept`` (original units; ``coef``
+        of shape ``(k, d)``) on these rows, from the statistics alone: the
+        residual sum of squares of each target is the square of its mean
+        residual plus the centred quadratic form. Averaged over targets, with
+        scikit-learn's values for a constant target (1.0 if predicted
+        exactly, else 0.0)."""
+        g = np.asarray(coef, dtype=np.float64) * self.ref  # (k, d), scaled units
+        b = np.asarray(intercept, dtype=np.float64).reshape(-1)
+        total = self.yref**2 * self.yy
+        mean_residual = self.yref * self.ymean - g @ self.mean - b
+        spread = (
+            total
+            - 2 * self.yref * np.einsum("kd,dk->k", g, self.xy)
+            + np.einsum("kd,de,ke->k", g, self.xx, g)
+        )
+        residual = np.maximum(spread, 0.0) + self.weight * mean_residual**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(total > 0, 1 - residual / total, 0.0)
+        r2 = np.where((total == 0) & (residual == 0), 1.0, r2)
+        return float(np.mean(r2))
+
     def finite(self) -> bool:
         return bool(
             np.all(np.isfinite(np.diag(self.xx))) and np.all(np.isfinite(self.yy))
@@ -464,12 +486,17 @@ def blockwise_gram_stats(X, Y, s, ref=None, yref=None):
     def part(bounds):
         return _reduce_rows(X, Y, s, ref, yref, uniform, *bounds)
 
-    with _blas().limit(limits=1, user_api="blas"), ThreadPoolExecutor(2) as pool:
+    with blas_threads(1), ThreadPoolExecutor(2) as pool:
         first, second = pool.map(part, [(0, half), (half, n)])
     return first.merge(second)
 
 
 _CONTROLLER = None
+
+
+def blas_threads(limit: int):
+    """A context in which BLAS runs at most ``limit`` threads."""
+    return _blas().limit(limits=limit, user_api="blas")
 
 
 def _blas():
