@@ -15,6 +15,7 @@ import time
 import tracemalloc
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,6 +52,7 @@ class Sizes:
     peer_budget_s: float = 20.0
     grid: tuple[int, int, int] = (3, 3, 3)
     dask: tuple[int, int] = (10_000_000, 20)
+    file: tuple[int, int] = (1_000_000, 20)
     dask_block: int = 250_000
     repeats: int = 3
     # one partial_fit pass is 10-100 ms and SGDRegressor's shuffled pass
@@ -72,6 +74,7 @@ QUICK = Sizes(
     peer_budget_s=0.5,
     grid=(1, 1, 1),
     dask=(20_000, 5),
+    file=(20_000, 5),
     dask_block=5_000,
     repeats=1,
     throughput_repeats=1,
@@ -1004,4 +1007,128 @@ def history_cost(sizes: Sizes):
                 f"history_: {shape}",
             )
         )
+    return rows
+
+
+#: One measurement in a fresh process: ``{path}``, ``{target}`` and
+#: ``{out}`` filled in; it prints the seconds from before its imports to the
+#: end (``total``), of the call alone (``call``), and its peak resident
+#: memory (``rss``, MiB, Linux's VmHWM).
+_FILE_RUNS = {
+    "pandas.read_csv": (
+        "import pandas as pd; start = time.perf_counter(); pd.read_csv({path!r})"
+    ),
+    "pandas.read_parquet": (
+        "import pandas as pd; start = time.perf_counter(); pd.read_parquet({path!r})"
+    ),
+    "pandas.read_csv + LinearRegression().fit": (
+        "import pandas as pd; from sklearn.linear_model import LinearRegression; "
+        "start = time.perf_counter(); frame = pd.read_csv({path!r}); "
+        "LinearRegression().fit(frame.drop(columns={target!r}), frame[{target!r}])"
+    ),
+    "pandas.read_parquet + LinearRegression().fit": (
+        "import pandas as pd; from sklearn.linear_model import LinearRegression; "
+        "start = time.perf_counter(); frame = pd.read_parquet({path!r}); "
+        "LinearRegression().fit(frame.drop(columns={target!r}), frame[{target!r}])"
+    ),
+    "AdamRegressor().fit(FileRows(...))": (
+        "from sk_adam import AdamRegressor, FileRows; "
+        "start = time.perf_counter(); "
+        "AdamRegressor().fit(FileRows({path!r}, target={target!r}))"
+    ),
+    "sk-adam fit": (
+        "from sk_adam._cli import main; start = time.perf_counter(); "
+        "assert main(['fit', {path!r}, '--target', {target!r}, '--out', "
+        "{out!r}, '--quiet']) == 0"
+    ),
+}
+
+
+def _medians(runs):
+    """The median of each measure over a contender's runs."""
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def _file_run(name, path, out):
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, time; begin = time.perf_counter(); "
+        + _FILE_RUNS[name].format(path=str(path), target="y", out=str(out))
+        + "; end = time.perf_counter(); "
+        # VmHWM: this process's own peak (ru_maxrss would carry the peak of
+        # the benchmark process that forked it across the exec)
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]; "
+        "print(json.dumps({'total': end - begin, 'call': end - start, "
+        "'rss': int(hwm[0].split()[1]) / 1024}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def files(sizes: Sizes):
+    """``sk-adam fit`` and ``fit(FileRows(...))`` on a CSV and a Parquet file
+    of ``sizes.file`` rows x columns (and a target), against pandas reading
+    the same file whole, and reading it whole into LinearRegression (what a
+    script would do without sk-adam): each run is a fresh process (so that its peak
+    memory is its own, and numba's compiled steps are not built: a one-shot
+    fit never pays for them), the contenders in turns, medians over
+    ``sizes.repeats`` rounds. "call" times the read or the fit alone,
+    "total" from before the imports (pandas; sk-adam with scikit-learn) to
+    the end. pandas 3 reads a large CSV with one thread per core; sk-adam's
+    pass reads two byte ranges in two threads, BLAS on one thread each.
+    """
+    import tempfile
+
+    import pandas as pd
+
+    n, d = sizes.file
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((n, d)) * rng.uniform(0.5, 3, d) + rng.uniform(-5, 5, d)
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(d)])
+    frame["y"] = X @ np.linspace(-1, 1, d) + rng.standard_normal(n)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        csv, parquet = Path(folder, "rows.csv"), Path(folder, "rows.parquet")
+        frame.to_csv(csv, index=False, float_format="%.9g")
+        frame.to_parquet(parquet, row_group_size=65_536)
+        del frame
+        out = Path(folder, "model.npz")
+        ours = ("AdamRegressor().fit(FileRows(...))", "sk-adam fit")
+        pairs = (
+            (csv, ("pandas.read_csv", "pandas.read_csv + LinearRegression().fit",
+                   *ours)),
+            (parquet, ("pandas.read_parquet",
+                       "pandas.read_parquet + LinearRegression().fit", *ours)),
+        )  # fmt: skip
+        for path, names in pairs:
+            runs = {name: [] for name in names}
+            for _ in range(sizes.repeats):
+                for name in names:
+                    runs[name].append(_file_run(name, path, out))
+            mib = path.stat().st_size / 2**20
+            bound = mib / 2 + 300
+            kind = path.suffix[1:].upper() if path.suffix != ".csv" else "CSV"
+            case = (
+                f"a {kind} file of {n:,} x {d} and a target ({mib:.0f} MiB): "
+                f"read or fit, peak memory (bound: half the file + 300 MiB = "
+                f"{bound:.0f} MiB)"
+            )
+            reader = names[0]
+            med = {name: _medians(runs[name]) for name in names}
+            for name in names:
+                m = med[name]
+                note = f"total {m['total']:.2f} s with imports; peak {m['rss']:.0f} MiB"
+                if name in ours:
+                    script = med[names[1]]
+                    note += (
+                        f"; {m['call'] / med[reader]['call']:.2f} x {reader}'s call, "
+                        f"{m['total'] / script['total']:.2f} x the total of "
+                        f"{names[1]}"
+                    )
+                rows.append((case, name, m["call"], note))
     return rows

@@ -442,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "predict", help="predict for the rows of a CSV or Parquet file", **shown
     )
     p.add_argument("model", help="a model file written by 'sk-adam fit'")
-    p.add_argument("data", help="a CSV or Parquet file with the model's feature columns")
+    p.add_argument("data", help="a CSV or Parquet file with the model's features")
     p.add_argument("--out", help="write the predictions here (None: stdout)")
     p.set_defaults(handler=predict)
 

@@ -309,7 +309,8 @@ class FileRows:
 
     def _parquet_chunks(self, wanted):
         pq = _needs("pyarrow.parquet")
-        with pq.ParquetFile(self.path) as handle:
+        # pre_buffer=False: pyarrow would otherwise hold the whole file
+        with pq.ParquetFile(self.path, pre_buffer=False) as handle:
             batches = handle.iter_batches(batch_size=self.chunk_rows, columns=wanted)
             for batch in batches:
                 yield {name: batch.column(name) for name in wanted}

@@ -841,13 +841,10 @@ n_features), or FileRows
         check_is_fitted(self)
         if is_dask(X):
             return predict_dask(X, self.coef_, self.intercept_)
-        if isinstance(X, FileRows):
+        if isinstance(X, FileRows):  # every chunk finite float64 (read so)
             self._check_file_columns(X)
-            parts = [self._predict_rows(x) for x, _ in X.chunks()]
-            return np.concatenate(parts)
-        return self._predict_rows(X)
-
-    def _predict_rows(self, X):
+            coef, intercept = self.coef_, self.intercept_
+            return np.concatenate([x @ coef.T + intercept for x, _ in X.chunks()])
         X = validate_data(
             self,
             X,

@@ -24,5 +24,9 @@ def test_benchmarks_run_quick(tmp_path, capsys):
         "dask array generated blockwise",
         "dask array persisted on 2 workers",
         "AdamRegressor(record_history=True)",
+        "a CSV file of",
+        "a PARQUET file of",
+        "pandas.read_csv + LinearRegression().fit",
+        "sk-adam fit",
     ]:
         assert method in table, method

@@ -115,7 +115,7 @@ def test_demo_options_and_user_csv(capsys, data_csv, tmp_path):
         ("a,price\n1,NA\n2,3\n", ["--target", "price"], "missing value at row 2"),
         ("a,price\n1,inf\n2,3\n", ["--target", "price"], "infinite value at row 2"),
         ("a,a,price\n1,2,3\n", ["--target", "price"], "names the column 'a' twice"),
-        ("a,price\n1,2,9\n3,4\n", ["--target", "price"], "row 2 .* more cells than the header"),
+        ("a,price\n1,2,9\n3,4\n", ["--target", "price"], "row 2 .* more cells than"),
         ("a,price\n1,2\n", ["--target", "price"], "1 data row.*at least 2"),
         ("", ["--target", "price"], "is empty"),
         ("a,price\n", ["--target", "price"], "no data rows"),

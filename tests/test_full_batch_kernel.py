@@ -8,6 +8,9 @@ take the same decisions (iterations, kept iterate, rule) and reach the same
 numbers up to the order of floating-point sums.
 """
 
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -127,3 +130,32 @@ def test_progress_lines_are_the_same_on_both_engines(monkeypatch, capsys):
     assert lines["compiled"] == lines["numpy"]
     assert "iteration 100 MSE" in "\n".join(lines["compiled"])
     assert lines["compiled"][-1].startswith("Stopped at iteration")
+
+
+_ONE_SHOT = """
+import sys
+from sklearn.datasets import load_diabetes
+from sk_adam import AdamRegressor, _kernel
+if len(sys.argv) > 1:
+    _kernel.PAYS_AFTER["steps"] = float(sys.argv[1])
+X, y = load_diabetes(return_X_y=True)
+est = AdamRegressor(max_iter=600, n_iter_no_change=None, tol=0).fit(X, y)
+print(est.n_iter_, "numba" in sys.modules, "steps" in _kernel._BUILT)
+"""
+
+
+@pytest.mark.parametrize(
+    "pays_after, built",
+    [(None, False), ("0.0", True)],
+    ids=["a one-shot fit", "once the numpy steps have paid"],
+)
+def test_the_compiled_steps_are_built_once_they_pay(pays_after, built):
+    """A process that fits 600 iterations (about 10 ms of numpy steps)
+    never imports numba; where the numpy steps so far have cost what
+    building the loop costs, the fit builds it at its next ask (after
+    ``ASK_EVERY`` iterations) and goes on compiled."""
+    args = [sys.executable, "-c", _ONE_SHOT]
+    args += [] if pays_after is None else [pays_after]
+    env = {k: v for k, v in os.environ.items() if k != "SK_ADAM_NO_NUMBA"}
+    out = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["600", str(built), str(built)]
