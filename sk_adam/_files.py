@@ -306,6 +306,9 @@ class FileRows:
             ) from None
         except pd.errors.ParserError as exc:
             raise ValueError(_parser_message(self.path, exc, self._columns)) from None
+        finally:
+            if part is not None:
+                source.close()
 
     def _parquet_chunks(self, wanted):
         pq = _needs("pyarrow.parquet")
