@@ -33,8 +33,12 @@ __all__ = ["FileData", "FileRows"]
 #: Rows per chunk: 65,536 rows of 20 columns are 10 MiB of float64.
 CHUNK_ROWS = 65_536
 
-#: CSV files from this size on are read by two threads, each a part.
+#: CSV files from this size on are read in parts, one thread each.
 SPLIT_BYTES = 16 * 2**20
+
+#: At most this many parts (each holds a chunk and pandas' buffers, about
+#: 30 MiB at 20 columns: the memory stays bounded on many-core machines).
+MAX_PARTS = 4
 
 
 def _needs(module: str):
@@ -518,7 +522,7 @@ class FileData(BlockData):
         on which thread ends first). Where a part holds a cell not allowed,
         the file is read again from its start, in one thread, for the
         message that names the first such cell."""
-        parts = self.rows.parts(_threads())
+        parts = self.rows.parts(min(_threads(), MAX_PARTS))
         if len(parts) == 1:
             return _summarised(self._blocks(), summarize, combine, args)
         from concurrent.futures import ThreadPoolExecutor
