@@ -237,10 +237,10 @@ class FileRows:
         """Up to ``n`` parts of the data rows that can be read independently
         (by threads; pandas' parser releases the GIL): a CSV file of at least
         :data:`SPLIT_BYTES` whose header holds no quote is split into byte
-        ranges at line breaks (:class:`_Part`; a part that meets a quote
-        says so, since a quoted cell may hold a line break: the caller then
-        reads the whole file instead); anything else is one part, None (the
-        whole file)."""
+        ranges at line breaks (:class:`_Part`; reading a part that holds a
+        quote raises :class:`_Quoted`, since a quoted cell may hold a line
+        break: the caller then reads the whole file instead); anything else
+        is one part, None (the whole file)."""
         size = self.path.stat().st_size
         if self.format != "csv" or n < 2 or size < SPLIT_BYTES:
             return [None]
@@ -342,25 +342,33 @@ class FileRows:
         self._stats = (signature, stats)
 
 
+class _Quoted(Exception):
+    """A part of a split CSV file holds a quote character: a quoted cell may
+    hold a line break, so the split may have cut a row."""
+
+
 class _Part:
     """Bytes ``start`` to ``end`` of a CSV file's data rows, starting and
-    ending at line breaks; ``quoted`` once a read met a quote character."""
+    ending at line breaks; ``stop``, once set, ends its reading (another
+    part failed)."""
 
     def __init__(self, start: int, end: int) -> None:
+        import threading
+
         self.start, self.end = start, end
-        self.quoted = False
+        self.stop = threading.Event()
 
 
 class _ByteRange(io.RawIOBase):
-    """A :class:`_Part` of a file, as a file (for a parser), noting in the
-    part whether its bytes hold a quote character."""
+    """A :class:`_Part` of a file, as a file (for a parser); raises
+    :class:`_Quoted` at the first read that meets a quote character."""
 
     def __init__(self, path, part: _Part) -> None:
         super().__init__()
         self._file = open(path, "rb")  # closed by close()
         self._file.seek(part.start)
         self._left = part.end - part.start
-        self._part = part
+        self._stop = part.stop
 
     def readable(self) -> bool:
         return True
@@ -369,12 +377,14 @@ class _ByteRange(io.RawIOBase):
         size = min(len(buffer), self._left)
         if size <= 0:
             return 0
+        if self._stop.is_set():
+            raise _Quoted  # or any reason another part gave up: read again
         view = memoryview(buffer)[:size]
         got = self._file.readinto(view)
         self._left -= got
         data = buffer if isinstance(buffer, bytearray) else bytes(view[:got])
         if data.find(b'"', 0, got) >= 0:
-            self._part.quoted = True
+            raise _Quoted
         return got
 
     def close(self) -> None:
@@ -528,16 +538,19 @@ class FileData(BlockData):
         from concurrent.futures import ThreadPoolExecutor
 
         def one(part):
-            return _summarised(self._blocks(part), summarize, combine, args)
+            try:
+                return _summarised(self._blocks(part), summarize, combine, args)
+            except BaseException:
+                for other in parts:  # the others need not read on
+                    other.stop.set()
+                raise
 
         # one BLAS thread each: the parts are the parallelism
         with blas_threads(1), ThreadPoolExecutor(len(parts)) as pool:
             futures = [pool.submit(one, part) for part in parts]
         try:
             results = [future.result() for future in futures]
-        except ValueError:  # a cell not allowed, or a part split in a quote
-            results = None
-        if results is None or any(part.quoted for part in parts):
+        except (ValueError, _Quoted):  # a cell not allowed, or a quote
             return _summarised(self._blocks(), summarize, combine, args)
         results = [r for r in results if r is not None]
         if not results:
