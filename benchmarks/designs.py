@@ -4,8 +4,8 @@ exactness tests (tests/test_exactness.py) and the exactness benchmark.
 Nothing here imports sk_adam: the oracle is least squares by a pivoted QR of
 the centred, scaled design (``scipy.linalg.lstsq``, LAPACK's ``gelsy``, a
 cutoff at the design's own precision), refined three times on residuals in
-extended precision (``np.longdouble``), and R^2 is evaluated in extended
-precision too.
+extended precision (``np.longdouble``), its intercept the mean residual in
+extended precision, and R^2 is evaluated in extended precision too.
 """
 
 from __future__ import annotations
@@ -37,7 +37,11 @@ def exact_r2(X, y):
             coef + lstsq(A, np.float64(residual), cond=1e-15, lapack_driver="gelsy")[0]
         )
     coef = coef / scale
-    return extended_r2(X, y, coef, y.mean() - mean @ coef)
+    # the intercept as the mean residual in extended precision: in float64,
+    # y.mean() - mean @ coef cancels (1e18 for 5e11 at condition 1e12)
+    wide = np.longdouble
+    intercept = np.mean(y.astype(wide) - X.astype(wide) @ coef.astype(wide))
+    return extended_r2(X, y, coef, float(intercept))
 
 
 def standardized_condition(X):

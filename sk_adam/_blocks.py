@@ -202,6 +202,12 @@ class BlockData:
             self._stats = stats
         return self._stats
 
+    def exact_intercept(self, coef, intercept, offset):
+        """``intercept`` as computed from the statistics: summing the
+        residuals in extended precision would take another pass over the
+        blocks (see :meth:`sk_adam._data.ArrayData.exact_intercept`)."""
+        return intercept
+
     def problem(self, layout: Layout, *, precompute, whiten):
         """The full-batch problem on the merged statistics (always the
         statistics path, whatever ``precompute`` says: the rows are never

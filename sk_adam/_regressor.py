@@ -1195,6 +1195,8 @@ n_features), or FileRows
         average = run.average
         shown = run.params if average is None or not average.count else average.params
         coef, intercept = coords.to_original(shown, self.fit_intercept)
+        if self.fit_intercept and not incremental:
+            intercept = data.exact_intercept(coef, intercept, coords.x_offset)
         coef = coef.astype(data.dtype, copy=False)
         intercept = intercept.astype(data.dtype, copy=False)
         if data.one_d:
