@@ -141,10 +141,13 @@ class ArrayData:
         """
         if sp.issparse(self.X):
             return intercept
-        cancelled = np.finfo(np.float64).eps * (np.abs(coef) @ np.abs(offset))
-        mean = self.s @ self.Y
-        spread = np.sqrt(self.s @ (self.Y - mean) ** 2)
-        if not np.any(cancelled**2 > INTERCEPT_R2 * spread**2):
+        with np.errstate(over="ignore"):  # near float's limit: inf, summed
+            cancelled = np.finfo(np.float64).eps * (np.abs(coef) @ np.abs(offset))
+            deviation = self.Y - self.s @ self.Y
+        top = np.max(np.abs(deviation), axis=0)
+        top = np.where((top > 0) & np.isfinite(top), top, 1.0)
+        spread = top * np.sqrt(self.s @ (deviation / top) ** 2)  # no overflow
+        if not np.any(cancelled > np.sqrt(INTERCEPT_R2) * spread):
             return intercept
         wide = np.longdouble
         total = np.zeros(coef.shape[0], dtype=wide)
