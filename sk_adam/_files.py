@@ -15,7 +15,6 @@ they are an optional extra (``pip install sk-adam[files]``).
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 import os
@@ -74,8 +73,9 @@ class FileRows:
     Parameters
     ----------
     path : str or path-like
-        A CSV file with a header row (UTF-8, a byte-order mark allowed), or
-        a Parquet file (recognised by its content, not its name).
+        A CSV file with a header row (UTF-8, a byte-order mark allowed;
+        compressed by gzip, bz2, xz, zip or zstd, or not), or a Parquet file
+        (each recognised by its content, not its name).
     target : str, default=None
         The target column; None when the rows are only predicted.
     columns : sequence of str, default=None
@@ -92,6 +92,9 @@ class FileRows:
         The feature columns, in the order of the coefficients.
     format : {"csv", "parquet"}
         How the file is read.
+    compression : {None, "gzip", "bz2", "xz", "zip", "zstd"}
+        A compressed CSV's compression (read in one thread: a compressed
+        file cannot be split into byte ranges).
 
     Raises
     ------
@@ -145,7 +148,13 @@ class FileRows:
             raise ValueError(f"chunk_rows={chunk_rows!r}: a positive integer")
         self.chunk_rows = int(chunk_rows)
         self.target = target
-        self.format = "parquet" if _is_parquet(self.path) else "csv"
+        magic = _magic(self.path)
+        self.format = "parquet" if magic.startswith(b"PAR1") else "csv"
+        #: the CSV's compression, recognised by its content (pandas' name)
+        self.compression = next(
+            (name for name, start in _COMPRESSED.items() if magic.startswith(start)),
+            None,
+        )
         header = self._header()
         self.feature_names = _feature_columns(
             self.path, header, target, columns, list(drop)
@@ -173,15 +182,23 @@ class FileRows:
         if self.format == "parquet":
             pq = _needs("pyarrow.parquet")
             header = list(pq.ParquetFile(self.path).schema_arrow.names)
-        else:
-            with self.path.open(newline="", encoding="utf-8-sig") as handle:
-                try:
-                    first = next(csv.reader(handle), [])
-                except csv.Error as exc:
-                    raise ValueError(
-                        f"{self.path} is not a well-formed CSV file: {exc}"
-                    ) from None
-            header = [name.strip() for name in first]
+        else:  # the first row as text (pandas would rename a repeated name)
+            pd = _needs("pandas")
+            try:
+                first = pd.read_csv(
+                    self.path,
+                    header=None,
+                    nrows=1,
+                    dtype=str,
+                    keep_default_na=False,
+                    encoding="utf-8-sig",
+                    compression=self.compression,
+                )
+            except pd.errors.EmptyDataError:
+                first = None
+            except pd.errors.ParserError as exc:
+                raise ValueError(_parser_message(self.path, exc, [])) from None
+            header = [] if first is None else [str(c).strip() for c in first.iloc[0]]
             if not any(header):
                 raise ValueError(
                     f"{self.path} is empty: it needs a header row and data rows"
@@ -242,7 +259,7 @@ class FileRows:
         break: the caller then reads the whole file instead); anything else
         is one part, None (the whole file)."""
         size = self.path.stat().st_size
-        if self.format != "csv" or n < 2 or size < SPLIT_BYTES:
+        if self.format != "csv" or self.compression or n < 2 or size < SPLIT_BYTES:
             return [None]
         with self.path.open("rb") as handle:
             header = handle.readline()
@@ -299,6 +316,7 @@ class FileRows:
                     # drops the extra cells of a ragged row without a word
                     index_col=False,  # a first row with an extra cell is no index
                     encoding="utf-8-sig",
+                    compression=self.compression if part is None else None,
                     chunksize=self.chunk_rows,
                 )
                 with reader:
@@ -392,9 +410,20 @@ class _ByteRange(io.RawIOBase):
         super().close()
 
 
-def _is_parquet(path: Path) -> bool:
+#: The first bytes of the compressed files pandas reads, by its names.
+_COMPRESSED = {
+    "gzip": b"\x1f\x8b",
+    "bz2": b"BZh",
+    "xz": b"\xfd7zXZ",
+    "zip": b"PK\x03\x04",
+    "zstd": b"\x28\xb5\x2f\xfd",
+}
+
+
+def _magic(path: Path) -> bytes:
+    """A file's first bytes, which say what it is."""
     with path.open("rb") as handle:
-        return handle.read(4) == b"PAR1"
+        return handle.read(6)
 
 
 def _parser_message(path, exc, header) -> str:

@@ -249,3 +249,27 @@ def test_without_pandas_the_message_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match=r"pip install 'sk-adam\[files\]'"):
         AdamRegressor().fit(rows)
+
+
+@pytest.mark.parametrize("compression", ["gzip", "bz2", "xz", "zip"])
+def test_a_compressed_csv_is_read_as_the_plain_one(tmp_path, compression):
+    import pandas as pd
+
+    X, y = _design(n=2000, d=3)
+    plain = _csv(tmp_path / "d.csv", X, y)
+    packed = tmp_path / "d.data"  # recognised by its content, not its name
+    pd.read_csv(plain).to_csv(
+        packed, index=False, compression=compression, float_format="%.17g"
+    )
+    rows = FileRows(packed, target="y", chunk_rows=300)
+    assert rows.compression == compression and rows.parts(2) == [None]
+    a = AdamRegressor().fit(rows)
+    b = AdamRegressor().fit(FileRows(plain, target="y", chunk_rows=300))
+    assert_array_equal(a.coef_, b.coef_)
+
+
+def test_a_repeated_quoted_header_name_is_refused(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text('"a,1",b,"a,1",y\n1,2,3,4\n5,6,7,8\n')
+    with pytest.raises(ValueError, match="names the column 'a,1' twice"):
+        FileRows(path, target="y")
