@@ -50,9 +50,7 @@ def summary(x, y, s, ref=None, yref=None) -> tuple[GramStats, np.ndarray]:
     """Statistics of one block, with counts of the values that are not
     allowed: NaN and infinite values of X, y and the weights, negative
     weights, and the count of non-zero weights."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        # in cache-sized pieces with one reused buffer, as for in-memory data
-        stats = blockwise_gram_stats(x, y, s, ref, yref)
+    stats, _ = checked_summary(x, y, s, ref, yref)
     return stats, _counts(x, y, s)
 
 
@@ -60,6 +58,7 @@ def checked_summary(x, y, s, ref=None, yref=None) -> tuple[GramStats, np.ndarray
     """:func:`summary` of a block whose values its reader checked (finite,
     weights positive): the counts are known without a look."""
     with np.errstate(over="ignore", invalid="ignore"):
+        # in cache-sized pieces with one reused buffer, as for in-memory data
         stats = blockwise_gram_stats(x, y, s, ref, yref)
     counts = np.zeros(8, dtype=np.int64)
     counts[7] = s.size

@@ -39,14 +39,6 @@ class UserError(Exception):
     """A mistake in the user's input: reported in one line, exit code 2."""
 
 
-def _rows(path, target=None, columns=None, drop=()):
-    """A data file's rows (:class:`~sk_adam.FileRows`), read when used."""
-    try:
-        return FileRows(path, target, columns=columns, drop=drop or ())
-    except FileNotFoundError:
-        raise UserError(f"file not found: {path}") from None
-
-
 def _enough_rows(rows, n_rows=None, least=2):
     """Fitting needs ``least`` rows (an R^2 needs two): counted in ``n_rows``
     or, without it, in the file's first chunk(s)."""
@@ -242,7 +234,7 @@ def demo(args):
     else:
         if args.target is None:
             raise UserError("--data needs --target COLUMN")
-        rows = _rows(args.data, args.target, args.columns, args.drop)
+        rows = FileRows(args.data, args.target, columns=args.columns, drop=args.drop)
         X, y = rows.to_arrays()  # the demo compares with LinearRegression
         _enough_rows(rows, len(y))
         names = rows.feature_names
@@ -317,7 +309,7 @@ def _draw(est, X, y, names, path):
 def fit(args):
     """Fit on a data file, in one pass of chunks, and write a model file."""
     _check_output(args.out)
-    rows = _rows(args.data, args.target, args.columns, args.drop)
+    rows = FileRows(args.data, args.target, columns=args.columns, drop=args.drop)
     _enough_rows(rows)
     est = _estimator(args, verbose=0 if args.quiet else 1)
     seconds = _fit(est, rows, None, args.quiet)
@@ -336,7 +328,7 @@ def predict(args):
     if args.out:
         _check_output(args.out)
     est, meta = load_model(args.model)
-    rows = _rows(args.data, columns=meta["feature_names"])
+    rows = FileRows(args.data, columns=meta["feature_names"])
     if args.out:
         with _whole_file(args.out) as handle:
             _write_predictions(est, rows, meta["target"], handle)

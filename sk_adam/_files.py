@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ._blocks import BlockData
-from ._statistics import GramStats, blas_threads
+from ._statistics import GramStats, blas_threads, usable_cpus
 
 __all__ = ["FileData", "FileRows"]
 
@@ -155,9 +155,9 @@ class FileRows:
             (name for name, start in _COMPRESSED.items() if magic.startswith(start)),
             None,
         )
-        header = self._header()
+        self._columns = self._header()
         self.feature_names = _feature_columns(
-            self.path, header, target, columns, list(drop)
+            self.path, self._columns, target, columns, list(drop)
         )
         self._stats = None  # (file signature, GramStats) of the last pass
 
@@ -211,7 +211,6 @@ class FileRows:
                     f"so that each column is read once"
                 )
             seen.add(name)
-        self._columns = header
         return header
 
     def _signature(self):
@@ -229,25 +228,23 @@ class FileRows:
         names = list(self.feature_names)
         wanted = names if self.target is None else [*names, self.target]
         if self.format == "parquet":
-            tables = self._parquet_chunks(wanted)
+            tables, convert = self._parquet_chunks(wanted), _arrow_as_float
         else:
-            tables = self._csv_chunks(part)
-        first, rows = 0, 0
+            tables, convert = self._csv_chunks(part), _pandas_as_float
+        first = 0  # rows read so far
         for table in tables:
             m = len(table[wanted[0]])
             if not m:
                 continue
-            values = {name: table[name] for name in wanted}
             X = np.empty((m, len(names)))
             for j, name in enumerate(names):
-                X[:, j] = self._numeric(name, values[name], first)
+                X[:, j] = self._numeric(name, convert(table[name]), first)
             y = None
             if self.target is not None:
-                y = self._numeric(self.target, values[self.target], first)
+                y = self._numeric(self.target, convert(table[self.target]), first)
             first += m
-            rows += m
             yield X, y
-        if not rows and part is None:
+        if not first and part is None:
             raise ValueError(f"{self.path} has a header but no data rows")
 
     def parts(self, n: int) -> list:
@@ -280,10 +277,11 @@ class FileRows:
         """Row ``index`` (from 0) as messages name it."""
         return f"row {index + 2}" if self.format == "csv" else f"row {index + 1}"
 
-    def _numeric(self, name, column, first) -> np.ndarray:
-        """A column of one chunk as finite float64, or the error that names
-        the first cell that is not."""
-        values, bad = _as_float(column)
+    def _numeric(self, name, converted, first) -> np.ndarray:
+        """A column of one chunk (``converted``: ``(values, bad)`` as
+        :func:`_pandas_as_float` gives it) as finite float64, or the error
+        that names the first cell that is not."""
+        values, bad = converted
         if bad is not None:
             raise ValueError(
                 f"column {name!r} of {self.path} is not numeric: "
@@ -442,15 +440,9 @@ def _parser_message(path, exc, header) -> str:
     return f"{path} is not a well-formed CSV file: {text[:200]}"
 
 
-def _as_float(column):
-    """``(values, None)``: a column (pandas or pyarrow) as float64; or
-    ``(None, (index, cell))`` for its first cell that is not a number."""
-    try:
-        import pyarrow as pa
-    except ImportError:
-        pa = None
-    if pa is not None and isinstance(column, pa.ChunkedArray | pa.Array):
-        return _arrow_as_float(pa, column)
+def _pandas_as_float(column):
+    """``(values, None)``: a pandas column as float64; or ``(None, (index,
+    cell))`` for its first cell that is not a number."""
     dtype = column.dtype
     if dtype.kind in "iuf":
         return column.to_numpy(dtype=np.float64, na_value=np.nan), None
@@ -465,7 +457,10 @@ def _as_float(column):
     return None, (i, column.iloc[i])
 
 
-def _arrow_as_float(pa, column):
+def _arrow_as_float(column):
+    """As :func:`_pandas_as_float`, for a pyarrow column."""
+    import pyarrow as pa
+
     kind = column.type
     if (
         pa.types.is_integer(kind)
@@ -500,14 +495,6 @@ def _feature_columns(path, header, target, columns, drop):
     if not columns:
         raise ValueError(f"{path} has no feature columns left besides {target!r}")
     return list(columns)
-
-
-def _threads() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        return os.cpu_count() or 1
 
 
 def _summarised(blocks, summarize, combine, args):
@@ -561,7 +548,7 @@ class FileData(BlockData):
         on which thread ends first). Where a part holds a cell not allowed,
         the file is read again from its start, in one thread, for the
         message that names the first such cell."""
-        parts = self.rows.parts(min(_threads(), MAX_PARTS))
+        parts = self.rows.parts(min(usable_cpus(), MAX_PARTS))
         if len(parts) == 1:
             return _summarised(self._blocks(), summarize, combine, args)
         from concurrent.futures import ThreadPoolExecutor

@@ -477,7 +477,7 @@ def blockwise_gram_stats(X, Y, s, ref=None, yref=None):
     """
     n, d = X.shape
     uniform = bool(s.size) and s.min() == s.max()
-    if n * d * d < _THREADED_FLOPS or _threads() < 2:
+    if n * d * d < _THREADED_FLOPS or usable_cpus() < 2:
         return _reduce_rows(X, Y, s, ref, yref, uniform, 0, n)
     from concurrent.futures import ThreadPoolExecutor
 
@@ -510,7 +510,8 @@ def _blas():
     return _CONTROLLER
 
 
-def _threads() -> int:
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
 

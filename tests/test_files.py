@@ -80,7 +80,7 @@ def test_two_threads_over_byte_ranges_equal_one(tmp_path, monkeypatch):
     path = _csv(tmp_path / "d.csv", X, y)
     one = AdamRegressor().fit(FileRows(path, target="y", chunk_rows=1000))
     monkeypatch.setattr(files, "SPLIT_BYTES", 1)
-    monkeypatch.setattr(files, "_threads", lambda: 2)
+    monkeypatch.setattr(files, "usable_cpus", lambda: 2)
     rows = FileRows(path, target="y", chunk_rows=1000)
     parts = rows.parts(2)
     assert len(parts) == 2 and parts[0].end == parts[1].start
@@ -96,7 +96,7 @@ def test_a_quoted_cell_with_a_line_break_is_read_whole(tmp_path, monkeypatch):
     notes = ["note"] + [f'"line {i}\nstill {i}"' for i in range(len(y))]
     path = _csv(tmp_path / "q.csv", X, y, extra=notes)
     monkeypatch.setattr(files, "SPLIT_BYTES", 1)
-    monkeypatch.setattr(files, "_threads", lambda: 2)
+    monkeypatch.setattr(files, "usable_cpus", lambda: 2)
     rows = FileRows(path, target="y", drop=["note"], chunk_rows=64)
     est = AdamRegressor().fit(rows)
     assert_allclose(est.coef_, AdamRegressor().fit(X, y).coef_, rtol=1e-9)
@@ -110,7 +110,7 @@ def test_the_first_bad_cell_is_named_even_in_a_later_part(tmp_path, monkeypatch)
     lines[3500] = lines[3500].replace(lines[3500].split(",")[0], "", 1)
     path.write_text("\n".join(lines) + "\n")
     monkeypatch.setattr(files, "SPLIT_BYTES", 1)
-    monkeypatch.setattr(files, "_threads", lambda: 2)
+    monkeypatch.setattr(files, "usable_cpus", lambda: 2)
     rows = FileRows(path, target="y", chunk_rows=512)
     with pytest.raises(ValueError, match=r"column 'x1' .* row 3002 holds 'oops'"):
         AdamRegressor().fit(rows)
