@@ -250,6 +250,20 @@ def exactness(sizes: Sizes):
 
 RIDGE = "Ridge(alpha=1e-10, solver='cholesky')"
 STATS = "gram_stats (the statistics pass)"
+STATS_NUMPY = "gram_stats without numba (SK_ADAM_NO_NUMBA=1)"
+
+
+def _without_numba(run):
+    """``run`` as a process without numba runs it: the numpy pass."""
+
+    def without():
+        os.environ["SK_ADAM_NO_NUMBA"] = "1"
+        try:
+            return run()
+        finally:
+            del os.environ["SK_ADAM_NO_NUMBA"]
+
+    return without
 
 
 def _full_batch_contenders(X, y):
@@ -262,25 +276,45 @@ def _full_batch_contenders(X, y):
         "AdamRegressor()": lambda: AdamRegressor().fit(X, y),
         "X.T @ X": lambda: X.T @ X,
         STATS: lambda: gram_stats(X, Y, s),
+        STATS_NUMPY: _without_numba(lambda: gram_stats(X, Y, s)),
     }
+
+
+#: A contender's turn in :func:`full_batch` lasts about this long: a call
+#: shorter than that is repeated within the turn and the turn's mean taken
+#: (one 0.07 ms ``X.T @ X`` timed alone varies by half between turns).
+TURN_S = 0.02
+
+
+def _calls_per_turn(run) -> int:
+    """How many calls of ``run`` fill one turn (timed from one call, after
+    one call that warms it up)."""
+    run()
+    start = time.perf_counter()
+    run()
+    return max(1, min(1000, int(TURN_S / max(time.perf_counter() - start, 1e-6))))
 
 
 def full_batch(sizes: Sizes):
     """Default full-batch fits against the closed forms, and the statistics
-    pass against one ``X.T @ X``: contenders in turns (one of each per
-    round, ``sizes.rounds`` rounds), medians, ratios within a size. BLAS
-    keeps its own threads; the statistics pass holds it to one thread per
-    Python thread while it runs its two."""
+    pass against one ``X.T @ X``: contenders in turns (one turn of each per
+    round, ``sizes.rounds`` rounds; a turn repeats a short call for about
+    :data:`TURN_S` and counts its mean), medians, ratios within a size. BLAS
+    keeps its own threads; the compiled statistics pass uses none (two
+    Python threads over large inputs), the numpy pass holds BLAS to one
+    thread per Python thread while it runs its two."""
     rows = []
     for n, d in sizes.full_batch:
         X, y = tall_problem(n, d)
         contenders = _full_batch_contenders(X, y)
+        calls = {name: _calls_per_turn(run) for name, run in contenders.items()}
         times = {name: [] for name in contenders}
         for _ in range(sizes.rounds):
             for name, run in contenders.items():
                 start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
+                for _ in range(calls[name]):
+                    run()
+                times[name].append((time.perf_counter() - start) / calls[name])
         med = {name: statistics.median(t) for name, t in times.items()}
         adam = AdamRegressor().fit(X, y)
         fit = med["AdamRegressor()"]
@@ -290,7 +324,8 @@ def full_batch(sizes: Sizes):
                 f"{fit / med['LinearRegression()']:.2f} x LinearRegression, "
                 f"{fit / med[RIDGE]:.2f} x Ridge(cholesky)"
             ),
-            STATS: f"{med[STATS] / med['X.T @ X']:.2f} x X.T @ X",
+            STATS: f"{med[STATS] / med['X.T @ X']:.2f} x X.T @ X (compiled pass)",
+            STATS_NUMPY: f"{med[STATS_NUMPY] / med['X.T @ X']:.2f} x X.T @ X",
         }
         case = f"full batch {n:,} x {d}, defaults"
         rows += [(case, name, med[name], notes.get(name, "")) for name in med]

@@ -190,7 +190,7 @@ class BlockData:
                 # (the pass refused all-zero weights: the largest is > 0)
                 self.relative_weights()
                 stats = self._pass()
-            if not stats.finite() or stats.tiny():
+            if not stats.ordinary():
                 # squares overflow or underflow: divide by the largest
                 # magnitudes (as gram_stats does in memory)
                 ref, yref = self.max_abs()

@@ -44,7 +44,10 @@ __all__ = [
     "compiled",
     "compiled_epoch",
     "compiled_order",
+    "compiled_stats",
     "compiled_steps",
+    "count_spent",
+    "stats_tile",
 ]
 
 #: What the kernel gets in place of the CSR arrays for dense data, and of the
@@ -405,35 +408,289 @@ def _whitened_steps(
     return count, 0, best, best_step
 
 
+#: Bytes of the row tile the compiled statistics pass transposes into: the
+#: first-level data cache of the processors measured (48 KiB), so that the
+#: tile is written there and read back from there; at most
+#: :data:`STATS_TILE_ROWS` rows. Two threads over 1,000,000 x 50 (tiles of
+#: 32, 56, 112, 256 rows): 1.29, 0.84, 0.72, 2.29 x ``X.T @ X`` (the
+#: transposed stores of a larger tile miss the cache; a smaller one pays
+#: its sixteen horizontal sums per block more often).
+STATS_TILE_BYTES = 48 * 1024
+#: 10,000 x 10 in one thread (tiles of 112, 256, 512 rows): 1.19, 1.14, 1.22
+#: x ``X.T @ X``.
+STATS_TILE_ROWS = 256
+
+
+def stats_tile(width: int) -> int:
+    """Rows per tile of :func:`_gram_rows` for ``width`` columns (features
+    and targets): a multiple of 8, at least 16."""
+    padded = (width + 3) // 4 * 4
+    return max(16, min(STATS_TILE_ROWS, STATS_TILE_BYTES // (8 * padded) // 8 * 8))
+
+
+def _gram_rows(X, Y, s, ref, yref, scaled, start, stop, tile):  # pragma: no cover
+    """Weight, means and centred products of rows ``start:stop`` of the
+    dense ``X`` (float32 or float64, C order) and ``Y`` (float64), weighted
+    by ``s``; divided by ``ref`` and ``yref`` first when ``scaled``.
+
+    What :func:`sk_adam._statistics.blockwise_gram_stats` computes, in one
+    read of the rows: each tile of ``tile`` rows is copied, transposed, into
+    a float64 buffer ``V`` (one row per column of ``[X, Y]``, padded to a
+    multiple of 4 with zeros), centred at the tile's own weighted means and
+    scaled by the square roots of the weights, and its products summed four
+    columns by four (sixteen sums at a time, vectorised along the rows);
+    tiles are merged as the numpy pass merges its blocks (the between-tile
+    term of Chan, Golub and LeVeque). Returns ``(weight, mean, ymean, xx,
+    xy, yy)`` as :class:`sk_adam._statistics.GramStats` holds them.
+    """
+    d, k = X.shape[1], Y.shape[1]
+    width = d + k
+    padded = (width + 3) // 4 * 4
+    V = np.zeros((padded, tile))
+    roots = np.empty(tile)
+    Q = np.zeros((padded, padded))
+    mean = np.zeros(width)
+    tile_mean = np.zeros(width)
+    weight = 0.0
+    for lo in range(start, stop, tile):
+        m = min(tile, stop - lo)
+        _tile_in(X, Y, ref, yref, scaled, lo, m, V)
+        # a slice, not s[lo + i]: an index that may be negative (wrapped
+        # around) keeps the loops from vectorising (0.13 -> 0.10 ms)
+        w = _tile_centre(V, s[lo : lo + m], roots, width, m, tile_mean)
+        if w == 0.0:
+            continue
+        _tile_products(V, Q, padded, m)
+        weight = _tile_merge(Q, mean, weight, tile_mean, w, width)
+    xx = np.empty((d, d))
+    for j in range(d):
+        for c in range(j, d):
+            xx[j, c] = xx[c, j] = Q[j, c]
+    xy = np.empty((d, k))
+    yy = np.empty(k)
+    for t in range(k):
+        for j in range(d):
+            xy[j, t] = Q[j, d + t]
+        yy[t] = Q[d + t, d + t]
+    return weight, mean[:d].copy(), mean[d:].copy(), xx, xy, yy
+
+
+#: Up to this many features, :func:`_tile_in` copies a tile column by
+#: column (strided reads gathered eight at a time, contiguous writes);
+#: above, row by row (contiguous reads, one store per value, which a wide
+#: row's gathers cost more than). Two threads, against ``X.T @ X`` (column,
+#: row): 200,000 x 15 0.78, 0.96; 200,000 x 20 1.28, 1.54; 100,000 x 30
+#: 1.48, 1.48; 1,000,000 x 50 1.36, 0.80; one thread at 10,000 x 10: 55 and
+#: 80 us.
+GATHER_MAX_FEATURES = 32
+
+
+def _tile_in(X, Y, ref, yref, scaled, lo, m, V):  # pragma: no cover - compiled
+    """``V[:, :m] = [X, Y][lo : lo + m].T`` (divided by the references when
+    ``scaled``), in float64 (see :data:`GATHER_MAX_FEATURES`)."""
+    d = X.shape[1]
+    rows, targets = X[lo : lo + m], Y[lo : lo + m]
+    if d > GATHER_MAX_FEATURES:
+        _rows_in(rows, ref, scaled, m, V)
+    else:
+        _columns_in(rows, ref, scaled, m, V, 0)
+    _columns_in(targets, yref, scaled, m, V, d)
+
+
+def _rows_in(rows, ref, scaled, m, V):  # pragma: no cover - runs compiled
+    """``V[:d, :m] = rows.T``, row by row (contiguous reads)."""
+    d = rows.shape[1]
+    for i in range(m):
+        row = rows[i]
+        # the test outside the loops: inside, it kept them from being
+        # compiled as plain copies (0.08 -> 0.34 ms at 10,000 x 10)
+        if scaled:
+            for j in range(d):
+                V[j, i] = row[j] / ref[j]
+        else:
+            for j in range(d):
+                V[j, i] = row[j]
+
+
+def _columns_in(rows, ref, scaled, m, V, first):  # pragma: no cover - compiled
+    """``V[first : first + d, :m] = rows.T``, column by column (strided
+    reads, gathered; contiguous writes)."""
+    for j in range(rows.shape[1]):
+        v = V[first + j]
+        if scaled:
+            for i in range(m):
+                v[i] = rows[i, j] / ref[j]
+        else:
+            for i in range(m):
+                v[i] = rows[i, j]
+
+
+def _tile_centre(V, weights, roots, width, m, tile_mean):  # pragma: no cover
+    """Centre the tile at its weighted means (into ``tile_mean``) and scale
+    its rows by the square roots of the weights; returns the tile's weight
+    (0: nothing done)."""
+    w = 0.0
+    for i in range(m):
+        w += weights[i]
+        roots[i] = np.sqrt(weights[i])
+    if w == 0.0:
+        return w
+    for j in range(width):
+        v = V[j]
+        total = 0.0
+        for i in range(m):
+            total += weights[i] * v[i]
+        centre = total / w
+        tile_mean[j] = centre
+        for i in range(m):
+            v[i] = (v[i] - centre) * roots[i]
+    return w
+
+
+def _tile_merge(Q, mean, weight, tile_mean, w, width):  # pragma: no cover
+    """Merge a tile's means (its products are in ``Q`` already) into the
+    running ones: the between-tile term ``W w / (W + w) dd'`` (``d`` the
+    difference of the means; the upper triangle of ``Q`` is the one kept).
+    Returns the new total weight; ``tile_mean`` is overwritten."""
+    if weight == 0.0:
+        mean[:] = tile_mean
+        return w
+    merged = weight + w
+    factor = weight * w / merged
+    for j in range(width):
+        tile_mean[j] -= mean[j]
+    for j in range(width):
+        q = Q[j]
+        between = factor * tile_mean[j]
+        for c in range(width):
+            q[c] += between * tile_mean[c]
+    share = w / merged
+    for j in range(width):
+        mean[j] += tile_mean[j] * share
+    return merged
+
+
+def _tile_products(V, Q, padded, m):  # pragma: no cover - runs compiled
+    """Add the upper triangle of ``V[:, :m] @ V[:, :m].T`` to ``Q``, in
+    blocks of four rows by four columns: sixteen running sums (ten on the
+    diagonal) that the compiler keeps in vector registers along the rows."""
+    for j in range(0, padded, 4):
+        _diagonal_block(V, Q, j, m)
+        for c in range(j + 4, padded, 4):
+            _block(V, Q, j, c, m)
+
+
+def _diagonal_block(V, Q, j, m):  # pragma: no cover - runs compiled
+    """The ten distinct products of rows ``j:j+4`` of ``V`` with themselves."""
+    v0, v1, v2, v3 = V[j], V[j + 1], V[j + 2], V[j + 3]
+    a00 = a01 = a02 = a03 = a11 = a12 = a13 = a22 = a23 = a33 = 0.0
+    for i in range(m):
+        x0, x1, x2, x3 = v0[i], v1[i], v2[i], v3[i]
+        a00 += x0 * x0
+        a01 += x0 * x1
+        a02 += x0 * x2
+        a03 += x0 * x3
+        a11 += x1 * x1
+        a12 += x1 * x2
+        a13 += x1 * x3
+        a22 += x2 * x2
+        a23 += x2 * x3
+        a33 += x3 * x3
+    Q[j, j] += a00
+    Q[j, j + 1] += a01
+    Q[j, j + 2] += a02
+    Q[j, j + 3] += a03
+    Q[j + 1, j + 1] += a11
+    Q[j + 1, j + 2] += a12
+    Q[j + 1, j + 3] += a13
+    Q[j + 2, j + 2] += a22
+    Q[j + 2, j + 3] += a23
+    Q[j + 3, j + 3] += a33
+
+
+def _block(V, Q, j, c, m):  # pragma: no cover - runs compiled
+    """The sixteen products of rows ``j:j+4`` of ``V`` with rows ``c:c+4``."""
+    v0, v1, v2, v3 = V[j], V[j + 1], V[j + 2], V[j + 3]
+    w0, w1, w2, w3 = V[c], V[c + 1], V[c + 2], V[c + 3]
+    a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = 0.0
+    a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = 0.0
+    for i in range(m):
+        x0, x1, x2, x3 = v0[i], v1[i], v2[i], v3[i]
+        y0, y1, y2, y3 = w0[i], w1[i], w2[i], w3[i]
+        a00 += x0 * y0
+        a01 += x0 * y1
+        a02 += x0 * y2
+        a03 += x0 * y3
+        a10 += x1 * y0
+        a11 += x1 * y1
+        a12 += x1 * y2
+        a13 += x1 * y3
+        a20 += x2 * y0
+        a21 += x2 * y1
+        a22 += x2 * y2
+        a23 += x2 * y3
+        a30 += x3 * y0
+        a31 += x3 * y1
+        a32 += x3 * y2
+        a33 += x3 * y3
+    Q[j, c] += a00
+    Q[j, c + 1] += a01
+    Q[j, c + 2] += a02
+    Q[j, c + 3] += a03
+    Q[j + 1, c] += a10
+    Q[j + 1, c + 1] += a11
+    Q[j + 1, c + 2] += a12
+    Q[j + 1, c + 3] += a13
+    Q[j + 2, c] += a20
+    Q[j + 2, c + 1] += a21
+    Q[j + 2, c + 2] += a22
+    Q[j + 2, c + 3] += a23
+    Q[j + 3, c] += a30
+    Q[j + 3, c + 1] += a31
+    Q[j + 3, c + 2] += a32
+    Q[j + 3, c + 3] += a33
+
+
 #: What :func:`compiled` builds, by name: the compiled function, the
 #: functions it calls (compiled first), and what announcements call it.
-#: :func:`_warm_up_arguments` gives the small call that compiles it (or
-#: loads it from numba's disk cache).
+#: :func:`_warm_up_calls` gives the small calls that compile it (or load
+#: it from numba's disk cache).
 _KERNELS = {
     "epoch": ("_epoch", ("_per_line", "_weigh", "_dense_rows", "_csr_rows",
                          "_n_rows", "_update"), "the mini-batch epoch"),
     "order": ("_hashed_order", (), "the shuffled order"),
     "steps": ("_whitened_steps", (), "the full-batch steps"),
+    "stats": ("_gram_rows", ("_rows_in", "_columns_in", "_tile_in",
+                             "_tile_centre", "_tile_merge", "_diagonal_block",
+                             "_block", "_tile_products"), "the statistics pass"),
 }  # fmt: skip
 
 
-def _warm_up_arguments(name):
+def _warm_up_calls(name):
+    """The small calls that compile kernel ``name`` (one per argument type
+    it is used with), or load it from numba's disk cache."""
     one, zero = np.ones(1), np.zeros(1)
     if name == "epoch":
-        return (
+        return [(
             np.ones((2, 1)), *NO_CSR, np.ones(2), np.empty(0), np.array([1, 0]), 1,
             np.zeros(2), np.zeros(2), np.zeros(2), 0, 1.0, 1.0, 1e-3, 0.9, 0.999,
             1e-8, zero, one, np.ones(1, dtype=bool), True, np.zeros(2), 0, 3.0,
             np.inf, 0,
-        )  # fmt: skip
+        )]  # fmt: skip
     if name == "order":
-        return 2, np.zeros(4, dtype=np.uint32), np.ones(4, dtype=np.uint32)
+        return [(2, np.zeros(4, dtype=np.uint32), np.ones(4, dtype=np.uint32))]
+    if name == "stats":
+        return [
+            (np.ones((2, 1), dtype=dtype), np.ones((2, 1)), np.ones(2), one, one,
+             False, 0, 2, 16)
+            for dtype in (np.float64, np.float32)
+        ]  # fmt: skip
     two = np.zeros((1, 1))
-    return (
+    return [(
         two.copy(), two.copy(), two.copy(), np.array([0.0, 1.0, 1.0]), two.copy(),
         zero, one, 1e-3, 0.9, 0.999, 1e-8, 1, np.inf, two.copy(), two.copy(),
         two.copy(), np.zeros(3), 0.0, 0.0, np.empty(1),
-    )  # fmt: skip
+    )]  # fmt: skip
 
 
 _BUILT: dict = {}  # name -> compiled function, or False if unavailable
@@ -445,6 +702,20 @@ def compiled_steps(spent: float | None = None):
     :func:`compiled_epoch`; with ``spent``, only once building pays, see
     :func:`compiled`)."""
     return compiled("steps", spent)
+
+
+def compiled_stats():
+    """The compiled :func:`_gram_rows`, or None: None until this process's
+    numpy statistics passes have cost :data:`PAYS_AFTER` (see
+    :func:`count_spent`), or where numba is missing or disabled."""
+    return compiled("stats", 0.0)
+
+
+def count_spent(name: str, seconds: float) -> None:
+    """Count ``seconds`` of the numpy work kernel ``name`` would replace,
+    without building it (the next :func:`compiled` call with ``spent``
+    builds it once the total pays)."""
+    _SPENT[name] = _SPENT.get(name, 0.0) + seconds
 
 
 def compiled_epoch():
@@ -485,8 +756,10 @@ class announcing:
 #: numba's disk cache (numba's import included) takes 0.7-1.0 s here, the
 #: time of some 50,000 numpy iterations at 20 us each, so a process that
 #: fits a few thousand iterations never builds them (the ski-rental rule: at
-#: most twice the time of the better choice in hindsight).
-PAYS_AFTER = {"steps": 1.0}
+#: most twice the time of the better choice in hindsight). The statistics
+#: pass (a fraction of a millisecond to some hundred milliseconds, of which
+#: the compiled pass saves a third to a half) follows the same rule.
+PAYS_AFTER = {"steps": 1.0, "stats": 1.0}
 
 _SPENT: dict[str, float] = {}  # name -> seconds of numpy work counted so far
 
@@ -505,7 +778,7 @@ def compiled(name: str, spent: float | None = None):
         return None
     if name not in _BUILT:
         if spent is not None:
-            _SPENT[name] = _SPENT.get(name, 0.0) + spent
+            count_spent(name, spent)
             if _SPENT[name] < PAYS_AFTER[name]:
                 return None
         _BUILT[name] = _build(name)
@@ -557,5 +830,6 @@ def _compile(numba, name, prefetch, cache):
     for callee in callees:
         names[callee] = jit(getattr(names[callee], "py_func", names[callee]))
     function = jit(getattr(names[function_name], "py_func", names[function_name]))
-    function(*_warm_up_arguments(name))
+    for arguments in _warm_up_calls(name):
+        function(*arguments)
     return function

@@ -59,14 +59,15 @@ def test_building_a_compiled_loop_is_announced_on_stderr(
     if _kernel.compiled_steps() is None:
         pytest.skip("numba is not installed")  # it is in the test extra
     monkeypatch.setattr(_kernel, "_BUILT", {})  # as in a new process
-    # whose numpy steps have already taken what building the loop takes
-    monkeypatch.setattr(_kernel, "PAYS_AFTER", {"steps": 0.0})
+    # whose numpy passes and steps have already taken what building them takes
+    monkeypatch.setattr(_kernel, "PAYS_AFTER", {"steps": 0.0, "stats": 0.0})
     path, _, _ = data_csv
     fit = ["fit", path, "--target", "price", "--out", str(tmp_path / "m.npz")]
     assert main(fit) == 0
     err = capsys.readouterr().err
     assert "[sk-adam] preparing the full-batch steps" in err
     assert re.search(r"full-batch steps (compiled|loaded from the disk cache) in", err)
+    assert "[sk-adam] preparing the statistics pass" in err
     monkeypatch.setattr(_kernel, "_BUILT", {})
     assert main([*fit, "--quiet"]) == 0
     assert "preparing" not in capsys.readouterr().err

@@ -1,0 +1,177 @@
+"""The compiled statistics pass against the numpy one and a two-pass oracle.
+
+``sk_adam._kernel._gram_rows`` reads dense C-ordered rows once, centres
+each tile of rows at its own weighted means and merges the tiles as the
+numpy pass merges its blocks. Both passes must give the same weight, means
+and centred products up to the order of floating-point sums (relative
+1e-12 of the largest product), on every kind of input the kernel takes;
+inputs it does not take go to numpy.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from sk_adam import _kernel, _statistics
+from sk_adam._statistics import blockwise_gram_stats, gram_stats
+
+RTOL = 1e-12
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    monkeypatch.delenv("SK_ADAM_NO_NUMBA", raising=False)
+    built = _kernel.compiled("stats")
+    if built is None:
+        pytest.skip("numba is not installed")  # it is in the test extra
+    return built
+
+
+def _numpy(monkeypatch, *args, **kwargs):
+    monkeypatch.setenv("SK_ADAM_NO_NUMBA", "1")
+    try:
+        return blockwise_gram_stats(*args, **kwargs)
+    finally:
+        monkeypatch.delenv("SK_ADAM_NO_NUMBA")
+
+
+def _same(a, b):
+    assert a.weight == pytest.approx(b.weight, rel=RTOL)
+    for name in ("mean", "ymean", "xx", "xy", "yy", "ref", "yref"):
+        got, want = getattr(a, name), getattr(b, name)
+        scale = max(np.max(np.abs(want)), 1e-300)
+        assert_allclose(got, want, rtol=0, atol=RTOL * scale, err_msg=name)
+
+
+def _data(n, d, k=1, dtype=np.float64, seed=0):
+    rng = np.random.RandomState(seed)
+    X = (rng.randn(n, d) * np.logspace(-2, 3, d) + rng.uniform(-1e3, 1e3, d)).astype(
+        dtype
+    )
+    Y = X.astype(np.float64) @ rng.randn(d, k) + rng.randn(n, k)
+    return X, Y
+
+
+@pytest.mark.parametrize(
+    "n, d, k",
+    [(1, 1, 1), (7, 3, 1), (1000, 10, 1), (1001, 33, 2), (777, 60, 3), (300, 200, 1)],
+    ids=["one row", "a partial tile", "tiles", "row-wise copy", "k=3", "wide"],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True], ids=["uniform", "weighted"])
+def test_compiled_pass_equals_numpy_pass(kernel, monkeypatch, n, d, k, dtype, weighted):
+    X, Y = _data(n, d, k, dtype)
+    rng = np.random.RandomState(1)
+    s = rng.uniform(0, 2, n) if weighted else np.ones(n)
+    s /= s.sum()
+    _same(blockwise_gram_stats(X, Y, s), _numpy(monkeypatch, X, Y, s))
+
+
+def test_compiled_pass_with_references_and_zero_weights(kernel, monkeypatch):
+    """Rescaled values (huge magnitudes) and tiles whose weights are all
+    zero (skipped, as the numpy pass skips such blocks)."""
+    X, Y = _data(2000, 8, 2)
+    X[:, 3] *= 1e200
+    s = np.full(2000, 1.0)
+    s[:600] = 0.0  # more than two tiles of weight zero, then a partial one
+    s[1500:1510] = 0.0
+    s /= s.sum()
+    ref = np.max(np.abs(X), axis=0)
+    yref = np.max(np.abs(Y), axis=0)
+    _same(
+        blockwise_gram_stats(X, Y, s, ref, yref),
+        _numpy(monkeypatch, X, Y, s, ref, yref),
+    )
+    assert blockwise_gram_stats(X[:600], Y[:600], s[:600]).weight == 0
+
+
+def test_two_threads_equal_one(kernel, monkeypatch):
+    X, Y = _data(5000, 12, 1)
+    s = np.full(5000, 1 / 5000)
+    one = blockwise_gram_stats(X, Y, s)
+    monkeypatch.setattr(_statistics, "_THREADED_FLOPS", 1)
+    monkeypatch.setattr(_statistics, "usable_cpus", lambda: 2)
+    _same(blockwise_gram_stats(X, Y, s), one)
+    _same(blockwise_gram_stats(X, Y, s), _numpy(monkeypatch, X, Y, s))
+
+
+def test_compiled_pass_is_exact_for_large_offsets(kernel):
+    """Columns whose means are a million standard deviations from zero, one
+    with a trend (the tiles' means move): each tile is centred at its own
+    means, so the centred products keep all but the digits the values
+    themselves lack (relative 1e-9 here); the one-pass ``X'X/n - mu mu'``
+    keeps none of them."""
+    rng = np.random.RandomState(3)
+    n = 3000
+    X = rng.randn(n, 4) + np.array([1e6, -1e6, 0.0, 5e5])
+    X[:, 2] += np.linspace(0, 50, n)
+    Y = X[:, :1] - 1e6 + rng.randn(n, 1)
+    s = np.full(n, 1 / n)
+    stats = gram_stats(X, Y, s)
+    # the oracle: two passes, in extended precision
+    Xl = X.astype(np.longdouble)
+    centred = Xl - Xl.mean(axis=0)
+    oracle = ((centred.T @ centred) / n).astype(np.float64)
+    scale = np.max(np.abs(oracle))
+    assert np.max(np.abs(stats.xx - oracle)) <= 1e-9 * scale
+    assert_allclose(stats.mean, Xl.mean(axis=0).astype(np.float64), rtol=1e-15)
+    naive = X.T @ X / n - np.outer(X.mean(axis=0), X.mean(axis=0))
+    assert np.max(np.abs(naive - oracle)) > 1e-6 * scale
+
+
+def test_inputs_the_kernel_does_not_take_go_to_numpy(kernel, monkeypatch):
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return kernel(*args, **kwargs)
+
+    X, Y = _data(500, 10)
+    s = np.full(500, 1 / 500)
+    want = _numpy(monkeypatch, X, Y, s)
+    Xs, Ys, ss = X[::2], Y[::2], s[::2] * 2
+    want_strided = _numpy(monkeypatch, Xs, Ys, ss)
+    monkeypatch.setattr(_statistics, "compiled_stats", lambda: spy)
+    _same(blockwise_gram_stats(np.asfortranarray(X), Y, s), want)
+    _same(blockwise_gram_stats(Xs, Ys, ss), want_strided)
+    assert calls == []  # F order and strided views: numpy
+    wide, Yw = _data(50, 300)
+    blockwise_gram_stats(wide, Yw, np.full(50, 1 / 50))
+    assert calls == []  # wider than _COMPILED_MAX_WIDTH: numpy
+    _same(blockwise_gram_stats(X, Y, s), want)
+    assert len(calls) == 1
+
+
+_ONE_SHOT = """
+import sys
+import numpy as np
+from sk_adam import AdamRegressor, _kernel
+if len(sys.argv) > 1:
+    _kernel.PAYS_AFTER["stats"] = float(sys.argv[1])
+rng = np.random.RandomState(0)
+X = rng.randn(2000, 5)
+y = X @ rng.randn(5)
+for _ in range(3):
+    AdamRegressor(max_iter=50).fit(X, y)
+print("numba" in sys.modules, "stats" in _kernel._BUILT)
+"""
+
+
+@pytest.mark.parametrize(
+    "pays_after, built",
+    [(None, False), ("0.0", True)],
+    ids=["a few fits", "once the numpy passes have paid"],
+)
+def test_the_compiled_pass_is_built_once_it_pays(pays_after, built):
+    """A process whose numpy statistics passes have cost less than building
+    the compiled one never imports numba; once they have, the next pass
+    builds it."""
+    args = [sys.executable, "-c", _ONE_SHOT]
+    args += [] if pays_after is None else [pays_after]
+    env = {k: v for k, v in os.environ.items() if k != "SK_ADAM_NO_NUMBA"}
+    out = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == [str(built), str(built)]
