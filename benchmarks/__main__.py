@@ -20,7 +20,7 @@ import scipy
 import sklearn
 
 import sk_adam
-from sk_adam._kernel import compiled_steps
+from sk_adam._kernel import compiled, compiled_steps
 
 from . import suite
 
@@ -111,10 +111,11 @@ def main(argv=None) -> int:
     if args.repeats:
         sizes.repeats = args.repeats
 
-    # a long-running process has the compiled full-batch steps built (its
-    # numpy steps pay for them, see sk_adam._kernel.PAYS_AFTER): build them
-    # now, so that every round times the same code
+    # a long-running process has the compiled full-batch steps and statistics
+    # pass built (its numpy work pays for them, see sk_adam._kernel.PAYS_AFTER):
+    # build them now, so that every round times the same code
     compiled_steps()
+    compiled("stats")
     tall_rows, traces, _ = suite.tall_dense(sizes)
     rows = (
         tall_rows
