@@ -1,4 +1,5 @@
-"""The mini-batch epoch as one compiled loop (optional: needs numba).
+"""Compiled loops (optional: need numba): the mini-batch epoch, the
+full-batch steps, the statistics pass.
 
 A mini-batch of a few hundred rows costs two small matrix-vector products
 and an Adam update of ``d + 1`` numbers: a few microseconds of arithmetic,
@@ -23,12 +24,16 @@ environment variable ``SK_ADAM_NO_NUMBA`` set to a non-empty value, the
 numpy implementation runs instead. The kernel covers dense arrays and CSR
 matrices with one target; anything else uses numpy.
 
+The statistics pass :func:`_gram_rows` computes what the numpy pass of
+:mod:`sk_adam._statistics` computes, reading each row once (see its
+docstring and :data:`STATS_TILE_BYTES`).
+
 Each compiled function (the epoch, the shuffled order, the whitened
-full-batch steps of :func:`_whitened_steps`) is built by :func:`compiled`
-on its first use in a process and only then: numba compiles it once (5-15
-s) and caches it on disk, so later processes load it (about 0.3 s). Within
-:class:`announcing`, every build is announced to a callable (the
-estimator's ``verbose`` output, the command line's progress).
+full-batch steps of :func:`_whitened_steps`, the statistics pass) is built
+by :func:`compiled` on its first use in a process and only then: numba
+compiles it once (5-15 s) and caches it on disk, so later processes load it
+(about 0.3 s). Within :class:`announcing`, every build is announced to a
+callable (the estimator's ``verbose`` output, the command line's progress).
 """
 
 from __future__ import annotations
