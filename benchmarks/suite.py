@@ -267,13 +267,18 @@ def _without_numba(run):
 
 
 def _full_batch_contenders(X, y):
-    from sk_adam._statistics import gram_stats
-
-    Y, s = y[:, None], np.full(len(y), 1.0 / len(y))
     return {
         "LinearRegression()": lambda: LinearRegression().fit(X, y),
         RIDGE: lambda: Ridge(alpha=1e-10, solver="cholesky").fit(X, y),
         "AdamRegressor()": lambda: AdamRegressor().fit(X, y),
+    }
+
+
+def _statistics_contenders(X, y):
+    from sk_adam._statistics import gram_stats
+
+    Y, s = y[:, None], np.full(len(y), 1.0 / len(y))
+    return {
         "X.T @ X": lambda: X.T @ X,
         STATS: lambda: gram_stats(X, Y, s),
         STATS_NUMPY: _without_numba(lambda: gram_stats(X, Y, s)),
@@ -295,39 +300,54 @@ def _calls_per_turn(run) -> int:
     return max(1, min(1000, int(TURN_S / max(time.perf_counter() - start, 1e-6))))
 
 
+def _in_turns(contenders, rounds):
+    """Median seconds per call of each contender, in turns (one turn of
+    each per round; a turn repeats a short call for about :data:`TURN_S`
+    and counts its mean)."""
+    calls = {name: _calls_per_turn(run) for name, run in contenders.items()}
+    times = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                run()
+            times[name].append((time.perf_counter() - start) / calls[name])
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def full_batch(sizes: Sizes):
-    """Default full-batch fits against the closed forms, and the statistics
-    pass against one ``X.T @ X``: contenders in turns (one turn of each per
-    round, ``sizes.rounds`` rounds; a turn repeats a short call for about
-    :data:`TURN_S` and counts its mean), medians, ratios within a size. BLAS
-    keeps its own threads; the compiled statistics pass uses none (two
-    Python threads over large inputs), the numpy pass holds BLAS to one
-    thread per Python thread while it runs its two."""
+    """Default full-batch fits against the closed forms, then the statistics
+    pass against one ``X.T @ X``: contenders in turns (:func:`_in_turns`,
+    ``sizes.rounds`` rounds), medians, ratios within a size.
+
+    BLAS keeps its own threads, scikit-learn's OpenMP its own: timed in the
+    same rounds as the fits, ``X.T @ X`` at 100,000 x 50 took 7-19 ms as
+    the pools took turns, so the statistics pass is timed in rounds of its
+    own, with ``X.T @ X`` only. The compiled pass uses no BLAS (two Python
+    threads over large inputs); the numpy pass holds BLAS to one thread per
+    Python thread while it runs its two."""
     rows = []
     for n, d in sizes.full_batch:
         X, y = tall_problem(n, d)
-        contenders = _full_batch_contenders(X, y)
-        calls = {name: _calls_per_turn(run) for name, run in contenders.items()}
-        times = {name: [] for name in contenders}
-        for _ in range(sizes.rounds):
-            for name, run in contenders.items():
-                start = time.perf_counter()
-                for _ in range(calls[name]):
-                    run()
-                times[name].append((time.perf_counter() - start) / calls[name])
-        med = {name: statistics.median(t) for name, t in times.items()}
+        med = _in_turns(_full_batch_contenders(X, y), sizes.rounds)
         adam = AdamRegressor().fit(X, y)
         fit = med["AdamRegressor()"]
+        note = (
+            f"{adam.n_iter_} iterations, stop: {adam.stop_reason_}; "
+            f"{fit / med['LinearRegression()']:.2f} x LinearRegression, "
+            f"{fit / med[RIDGE]:.2f} x Ridge(cholesky)"
+        )
+        case = f"full batch {n:,} x {d}, defaults"
+        rows += [
+            (case, name, med[name], note if name == "AdamRegressor()" else "")
+            for name in med
+        ]
+        med = _in_turns(_statistics_contenders(X, y), sizes.rounds)
         notes = {
-            "AdamRegressor()": (
-                f"{adam.n_iter_} iterations, stop: {adam.stop_reason_}; "
-                f"{fit / med['LinearRegression()']:.2f} x LinearRegression, "
-                f"{fit / med[RIDGE]:.2f} x Ridge(cholesky)"
-            ),
             STATS: f"{med[STATS] / med['X.T @ X']:.2f} x X.T @ X (compiled pass)",
             STATS_NUMPY: f"{med[STATS_NUMPY] / med['X.T @ X']:.2f} x X.T @ X",
         }
-        case = f"full batch {n:,} x {d}, defaults"
+        case = f"statistics pass {n:,} x {d} (in rounds of its own)"
         rows += [(case, name, med[name], notes.get(name, "")) for name in med]
     return rows
 

@@ -413,17 +413,21 @@ def _whitened_steps(
     return count, 0, best, best_step
 
 
-#: Bytes of the row tile the compiled statistics pass transposes into: the
-#: first-level data cache of the processors measured (48 KiB), so that the
-#: tile is written there and read back from there; at most
-#: :data:`STATS_TILE_ROWS` rows. Two threads over 1,000,000 x 50 (tiles of
-#: 32, 56, 112, 256 rows): 1.29, 0.84, 0.72, 2.29 x ``X.T @ X`` (the
-#: transposed stores of a larger tile miss the cache; a smaller one pays
-#: its sixteen horizontal sums per block more often).
-STATS_TILE_BYTES = 48 * 1024
-#: 10,000 x 10 in one thread (tiles of 112, 256, 512 rows): 1.19, 1.14, 1.22
-#: x ``X.T @ X``.
-STATS_TILE_ROWS = 256
+#: Bytes of the row tile the compiled statistics pass transposes into (a
+#: share of the second-level cache), at most :data:`STATS_TILE_ROWS` rows:
+#: each of its sixteen-sum blocks is summed horizontally once per tile, so
+#: longer tiles cost fewer sums. Against ``X.T @ X``, two threads (tiles
+#: of 112, 224, 448 rows): 100,000 x 50 1.33, 0.84, 0.62; 100,000 x 100
+#: 1.14, 0.73, 0.48; one thread at 10,000 x 10 (256, 512, 1,024 rows):
+#: 0.89, 0.89, 1.29.
+STATS_TILE_BYTES = 384 * 1024
+STATS_TILE_ROWS = 512
+#: The tile's rows are this many values longer than the tile: with a row
+#: length of 256 or 512 float64 values (2 or 4 KiB), the values of one
+#: input row, written down a column of the tile, all fell into two sets of
+#: the first-level cache and evicted each other (100,000 x 50 with tiles of
+#: 448 rows: 1.18 x ``X.T @ X`` unpadded, 0.62 padded).
+STATS_TILE_PAD = 8
 
 
 def stats_tile(width: int) -> int:
@@ -451,7 +455,7 @@ def _gram_rows(X, Y, s, ref, yref, scaled, start, stop, tile):  # pragma: no cov
     d, k = X.shape[1], Y.shape[1]
     width = d + k
     padded = (width + 3) // 4 * 4
-    V = np.zeros((padded, tile))
+    V = np.zeros((padded, tile + STATS_TILE_PAD))
     roots = np.empty(tile)
     Q = np.zeros((padded, padded))
     mean = np.zeros(width)

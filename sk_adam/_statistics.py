@@ -69,6 +69,12 @@ _SHIFTED_MAX_FEATURES = 256
 #: The Gram statistics of inputs of at least this many ``n d^2`` operations
 #: are reduced by two threads.
 _THREADED_FLOPS = 2 * 10**8
+#: The compiled pass splits inputs of at least this many ``n d^2``
+#: operations over two threads. Against ``X.T @ X`` (one thread, two):
+#: 100,000 x 50 1.1-1.2, 1.3-1.6 (the two CPUs measured share their
+#: arithmetic: a pass that fits the caches gains nothing, and the threads
+#: cost their start); 300,000 x 50 1.2, 0.6-0.7; 1,000,000 x 50 1.0, 0.6.
+_COMPILED_THREADED_FLOPS = 5 * 10**8
 #: The compiled statistics pass reads inputs of at most this many columns
 #: (features and targets); wider ones, where BLAS's blocked products win,
 #: use numpy. Against ``X.T @ X`` (compiled, numpy): 100,000 x 100 1.05,
@@ -500,9 +506,10 @@ def blockwise_gram_stats(X, Y, s, ref=None, yref=None):
     """
     n, d = X.shape
     kernel = compiled_stats() if _compiled_input(X, Y) else None
-    threaded = n * d * d >= _THREADED_FLOPS and usable_cpus() >= 2
     if kernel is not None:
+        threaded = n * d * d >= _COMPILED_THREADED_FLOPS and usable_cpus() >= 2
         return _compiled_gram_stats(kernel, X, Y, s, ref, yref, threaded)
+    threaded = n * d * d >= _THREADED_FLOPS and usable_cpus() >= 2
     start = time.perf_counter()
     uniform = bool(s.size) and s.min() == s.max()
     if not threaded:

@@ -28,5 +28,7 @@ def test_benchmarks_run_quick(tmp_path, capsys):
         "a PARQUET file of",
         "pandas.read_csv + LinearRegression().fit",
         "sk-adam fit",
+        "statistics pass 2,000 x 5 (in rounds of its own)",
+        "gram_stats without numba",
     ]:
         assert method in table, method

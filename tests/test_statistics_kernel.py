@@ -93,6 +93,7 @@ def test_two_threads_equal_one(kernel, monkeypatch):
     s = np.full(5000, 1 / 5000)
     one = blockwise_gram_stats(X, Y, s)
     monkeypatch.setattr(_statistics, "_THREADED_FLOPS", 1)
+    monkeypatch.setattr(_statistics, "_COMPILED_THREADED_FLOPS", 1)
     monkeypatch.setattr(_statistics, "usable_cpus", lambda: 2)
     _same(blockwise_gram_stats(X, Y, s), one)
     _same(blockwise_gram_stats(X, Y, s), _numpy(monkeypatch, X, Y, s))
