@@ -49,9 +49,21 @@ NAME = "AdamRegressor"
 def summary(x, y, s, ref=None, yref=None) -> tuple[GramStats, np.ndarray]:
     """Statistics of one block, with counts of the values that are not
     allowed: NaN and infinite values of X, y and the weights, negative
-    weights, and the count of non-zero weights."""
-    stats, _ = checked_summary(x, y, s, ref, yref)
-    return stats, _counts(x, y, s)
+    weights, and the count of non-zero weights.
+
+    X and y are searched only where the statistics do not prove them
+    finite: a NaN or infinite value in a row of positive weight makes a
+    centred square non-finite (as in memory: ``ArrayData.problem``), so
+    a block whose weights are all positive and whose statistics are finite
+    holds none, and the pass reads its rows once (three more reads of X
+    before: two searches and their counts).
+    """
+    stats, counts = checked_summary(x, y, s, ref, yref)
+    counts[4:] = _weight_counts(s)
+    proven = stats.finite() and s.size > 0 and bool(np.min(s) > 0)
+    if not proven:
+        counts[:4] = _value_counts(x, y)
+    return stats, counts
 
 
 def checked_summary(x, y, s, ref=None, yref=None) -> tuple[GramStats, np.ndarray]:
@@ -65,13 +77,20 @@ def checked_summary(x, y, s, ref=None, yref=None) -> tuple[GramStats, np.ndarray
     return stats, counts
 
 
-def _counts(x, y, s) -> np.ndarray:
+def _value_counts(x, y) -> np.ndarray:
     return np.array(
         [
             np.count_nonzero(np.isnan(x)),
             np.count_nonzero(np.isinf(x)),
             np.count_nonzero(np.isnan(y)),
             np.count_nonzero(np.isinf(y)),
+        ]
+    )
+
+
+def _weight_counts(s) -> np.ndarray:
+    return np.array(
+        [
             np.count_nonzero(np.isnan(s)),
             np.count_nonzero(np.isinf(s)),
             np.count_nonzero(s < 0),

@@ -27,12 +27,20 @@ from ._blocks import NAME as _NAME
 from ._blocks import BlockData
 from ._order import shuffled_order
 
-__all__ = ["DaskData", "is_dask", "predict_dask"]
+__all__ = ["DaskData", "DaskFrameData", "is_dask", "is_dask_frame", "predict_dask"]
 
 
 def is_dask(X) -> bool:
-    """A dask collection, recognised without importing dask."""
-    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
+    """A dask array, DataFrame or Series, recognised without importing
+    dask."""
+    return type(X).__module__.split(".")[0] == "dask" and (
+        hasattr(X, "chunks") or hasattr(X, "npartitions")
+    )
+
+
+def is_dask_frame(X) -> bool:
+    """A dask DataFrame or Series (dask-expr's included)."""
+    return is_dask(X) and not hasattr(X, "chunks")
 
 
 def _checked_dtype(a):
@@ -85,10 +93,18 @@ def _as_dask(X, y, sample_weight):
 def _reduce(summarize, combine, X, Y, s, *args):
     """``summarize(x, y, s, *args)`` of every block, merged pairwise with
     ``combine`` on the cluster; only the merged result reaches the client."""
-    import dask
     from dask import delayed
 
     parts = [delayed(summarize)(x, y, w, *args) for x, y, w in _blocks(X, Y, s)]
+    return _merged(parts, combine)
+
+
+def _merged(parts, combine):
+    """The delayed ``parts`` merged pairwise on the cluster, computed: only
+    the merged result reaches the client."""
+    import dask
+    from dask import delayed
+
     while len(parts) > 1:
         parts = [
             delayed(combine)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
@@ -170,6 +186,221 @@ class DaskData(BlockData):
         order = shuffled_order(n, rng) if shuffle else range(n)
         for i in order:
             yield dask.compute(*blocks[i])
+
+
+def _frame_columns(X):
+    """The feature names of a dask DataFrame's columns (None unless all are
+    strings, as scikit-learn names them), after checking their dtypes from
+    the frame's metadata (nothing is computed)."""
+    from pandas.api.types import is_bool_dtype, is_complex_dtype, is_numeric_dtype
+
+    if X.ndim != 2:
+        raise ValueError(
+            "Expected a 2D dask DataFrame for X, got a dask Series: use "
+            "X.to_frame() for one feature."
+        )
+    if len(X.columns) == 0:  # scikit-learn's message, from an empty array
+        check_array(np.empty((1, 0)), estimator=_NAME)
+    dtypes = X.dtypes
+    if any(is_complex_dtype(t) for t in dtypes):
+        raise ValueError("Complex data not supported")
+    other = [
+        c for c, t in dtypes.items() if not (is_numeric_dtype(t) or is_bool_dtype(t))
+    ]
+    if other:
+        raise ValueError(
+            f"X has columns of non-numeric dtype: {other[:5]} "
+            f"({', '.join(str(dtypes[c]) for c in other[:5])}). AdamRegressor "
+            f"fits numbers: encode or drop these columns first (on the "
+            f"cluster, e.g. with dask_ml.preprocessing)."
+        )
+    names = [str(c) for c in X.columns]
+    return names if all(isinstance(c, str) for c in X.columns) else None
+
+
+def _frame_dtype(X):
+    """float32 where every column is float32, else float64 (in memory,
+    integer and boolean columns convert to float64 too)."""
+    return np.float32 if all(t == np.float32 for t in X.dtypes) else np.float64
+
+
+def _same_partitions(name, other, X) -> None:
+    if not is_dask_frame(other):
+        raise ValueError(
+            f"With a dask DataFrame X, {name} must be a dask Series or "
+            f"DataFrame partitioned as X (got {type(other).__name__})."
+        )
+    if other.npartitions != X.npartitions:
+        raise ValueError(
+            f"X has {X.npartitions} partitions and {name} {other.npartitions}: "
+            f"partition them alike (for instance, {name} a column of the "
+            f"same frame as X)."
+        )
+
+
+def _frame_rows(x, y, w, scale, dtype):
+    """One partition as arrays on its worker: ``(x, Y, s)``."""
+    xa = x.to_numpy(dtype=dtype, na_value=np.nan)
+    ya = y.to_numpy(dtype=np.float64, na_value=np.nan)
+    ya = ya[:, None] if ya.ndim == 1 else ya
+    if len(ya) != len(xa):
+        raise ValueError(
+            f"Found input variables with inconsistent numbers of samples: a "
+            f"partition of X has {len(xa)} rows and the same partition of y "
+            f"{len(ya)}. Partition X and y alike."
+        )
+    if w is None:
+        s = np.full(len(xa), scale)
+    else:
+        s = w.to_numpy(dtype=np.float64, na_value=np.nan) * scale
+        if len(s) != len(xa):
+            raise ValueError(
+                f"sample_weight.shape == ({len(s)},), expected ({len(xa)},) "
+                f"in a partition: partition sample_weight as X."
+            )
+    return xa, ya, s
+
+
+def _frame_summary(summarize, x, y, w, scale, dtype, *args):
+    return summarize(*_frame_rows(x, y, w, scale, dtype), *args)
+
+
+class DaskFrameData(BlockData):
+    """A dask DataFrame ``X`` with a dask Series or DataFrame ``y`` (and
+    weights) partitioned alike: every pass turns each partition into arrays
+    on its worker and summarises it there, as :class:`DaskData` does with
+    an array's blocks; nothing is gathered to the client and the partitions'
+    lengths need not be known. Column names become the feature names.
+    """
+
+    def __init__(self, X, y, weights, scale, one_d, names) -> None:
+        super().__init__(one_d=one_d)
+        self.X, self.y, self.weights, self.scale = X, y, weights, scale
+        self._names = names
+        self._dtype = _frame_dtype(X)
+
+    @classmethod
+    def from_frames(cls, X, y, sample_weight) -> DaskFrameData:
+        """Checked from the frames' metadata (nothing is computed here)."""
+        names = _frame_columns(X)
+        _same_partitions("y", y, X)
+        one_d = y.ndim == 1
+        if not one_d:
+            _frame_columns(y)
+        weights, scale = None, 1.0
+        if sample_weight is not None and np.ndim(sample_weight) == 0:
+            scale = float(sample_weight)
+        elif sample_weight is not None:
+            _same_partitions("sample_weight", sample_weight, X)
+            weights = sample_weight
+        return cls(X, y, weights, scale, one_d, names)
+
+    @property
+    def dtypes(self) -> tuple:
+        return self._dtype, np.dtype(np.float64), np.dtype(np.float64)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.X.columns)
+
+    @property
+    def n_targets(self) -> int:
+        return 1 if self.one_d else len(self.y.columns)
+
+    @property
+    def feature_names(self):
+        return self._names
+
+    @property
+    def n_samples(self) -> None:
+        """Unknown: counting the rows would take a pass."""
+        return None
+
+    def _partitions(self):
+        weights = (
+            [None] * self.X.npartitions
+            if self.weights is None
+            else self.weights.to_delayed(optimize_graph=False)
+        )
+        return zip(
+            self.X.to_delayed(optimize_graph=False),
+            self.y.to_delayed(optimize_graph=False),
+            weights,
+            strict=True,
+        )
+
+    def reduce(self, summarize, combine, *args):
+        from dask import delayed
+
+        parts = [
+            delayed(_frame_summary)(summarize, x, y, w, self.scale, self._dtype, *args)
+            for x, y, w in self._partitions()
+        ]
+        return _merged(parts, combine)
+
+    def max_abs(self):
+        import dask
+
+        x, y = dask.compute(self.X.abs().max(), self.y.abs().max())
+        return (
+            np.atleast_1d(np.asarray(x, dtype=np.float64)),
+            np.atleast_1d(np.asarray(y, dtype=np.float64)),
+        )
+
+    def relative_weights(self) -> None:
+        largest = 1.0 if self.weights is None else self.weights.max().compute()
+        self.scale = 1.0 / float(largest)
+
+    def epoch_blocks(self, rng, shuffle):
+        """The partitions computed to the client one at a time, as arrays,
+        in a new random order each epoch when ``shuffle``."""
+        import dask
+        from dask import delayed
+
+        parts = list(self._partitions())
+        order = shuffled_order(len(parts), rng) if shuffle else range(len(parts))
+        for i in order:
+            x, y, w = parts[i]
+            (rows,) = dask.compute(
+                delayed(_frame_rows)(x, y, w, self.scale, self._dtype)
+            )
+            yield rows
+
+
+def _predict_frame(frame, coef, intercept):
+    """Predictions of one partition, indexed as it is."""
+    import pandas as pd
+
+    values = _predict_block(
+        frame.to_numpy(dtype=np.float64, na_value=np.nan), coef, intercept
+    )
+    if values.ndim == 1:
+        return pd.Series(values, index=frame.index)
+    return pd.DataFrame(values, index=frame.index)
+
+
+def predict_frame(X, coef, intercept, names):
+    """Lazy predictions of a dask DataFrame: a dask Series (a DataFrame with
+    a column per target), partitioned and indexed as ``X``."""
+    import pandas as pd
+
+    columns = _frame_columns(X)
+    n_features = coef.shape[-1]
+    if len(X.columns) != n_features:
+        raise ValueError(
+            f"X has {len(X.columns)} features, but AdamRegressor is expecting "
+            f"{n_features} features as input."
+        )
+    if names is not None and columns != list(names):
+        raise ValueError(
+            f"The feature names should match those that were passed during "
+            f"fit: {list(names)}; X has {columns}."
+        )
+    if coef.ndim == 1:
+        meta = pd.Series(dtype=np.float64)
+    else:
+        meta = pd.DataFrame({i: pd.Series(dtype=np.float64) for i in range(len(coef))})
+    return X.map_partitions(_predict_frame, coef, intercept, meta=meta)
 
 
 def _predict_block(x, coef, intercept):

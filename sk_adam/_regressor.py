@@ -36,7 +36,14 @@ from sklearn.utils.validation import (
 
 from ._adam import Adam, AdamState, InverseSqrtDecay, IterateAverage
 from ._coordinates import Coordinates, Layout
-from ._dask import DaskData, is_dask, predict_dask
+from ._dask import (
+    DaskData,
+    DaskFrameData,
+    is_dask,
+    is_dask_frame,
+    predict_dask,
+    predict_frame,
+)
 from ._data import ArrayData, relative_weights
 from ._datafit import RowLeastSquares
 from ._epochs import FullBatchStep
@@ -720,17 +727,20 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, dask array} of shape (n_samples, \
-n_features), or FileRows
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of \
+shape (n_samples, n_features), or FileRows
             Training data. float32 and float64 are used as given (never copied
             or modified); other dtypes are converted to float64. Sparse input
             must be CSR or CSC to avoid a conversion; it is never densified.
-            A dask array is reduced to sufficient statistics on its cluster,
-            a :class:`~sk_adam.FileRows` chunk by chunk as its file is read
+            A dask array or DataFrame is reduced to sufficient statistics on
+            its cluster (a DataFrame's partitions need no known lengths; its
+            column names become ``feature_names_in_``), a
+            :class:`~sk_adam.FileRows` chunk by chunk as its file is read
             (see the user guide).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Target values; None only for a :class:`~sk_adam.FileRows`, which
-            names its target column.
+            Target values (with a dask DataFrame ``X``, a dask Series or
+            DataFrame partitioned alike); None only for a
+            :class:`~sk_adam.FileRows`, which names its target column.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; a weight of ``c`` is equivalent to repeating
             the row ``c`` times (exactly so for full-batch fits). At least one
@@ -828,10 +838,11 @@ n_features), or FileRows
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, dask array} of shape (n_samples, \
-n_features), or FileRows
-            Samples. A dask array gives a lazy dask array; a
-            :class:`~sk_adam.FileRows` is read chunk by chunk.
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of \
+shape (n_samples, n_features), or FileRows
+            Samples. A dask array gives a lazy dask array, a dask DataFrame a
+            lazy dask Series (a DataFrame with a column per target) indexed
+            as ``X``; a :class:`~sk_adam.FileRows` is read chunk by chunk.
 
         Returns
         -------
@@ -839,6 +850,9 @@ n_features), or FileRows
             ``X @ coef_.T + intercept_``.
         """
         check_is_fitted(self)
+        if is_dask_frame(X):
+            names = getattr(self, "feature_names_in_", None)
+            return predict_frame(X, self.coef_, self.intercept_, names)
         if is_dask(X):
             return predict_dask(X, self.coef_, self.intercept_)
         if isinstance(X, FileRows):  # every chunk finite float64 (read so)
@@ -1052,6 +1066,9 @@ n_features), or FileRows
             raise ValueError(
                 "AdamRegressor requires y to be passed, but the target y is None."
             )
+        if is_dask_frame(X) and not incremental:
+            data = DaskFrameData.from_frames(X, y, sample_weight)
+            return self._blocks_seen(data)
         if is_dask(X) and not incremental:
             return self._blocks_seen(DaskData.from_arrays(X, y, sample_weight))
         # The finiteness of X is checked by what reads it anyway, which saves a

@@ -204,3 +204,85 @@ def test_each_block_is_computed_once_per_pass():
             warnings.simplefilter("ignore", ConvergenceWarning)
             AdamRegressor(batch_size=20, max_iter=2, n_iter_no_change=None).fit(X, y)
         assert sorted(made) == sorted(list(range(6)) * 3)  # statistics + 2 epochs
+
+
+def _frames(X, y, partitions=4, names=None, sw=None):
+    import dask.dataframe as dd
+    import pandas as pd
+
+    names = names or [f"f{j}" for j in range(X.shape[1])]
+    frame = pd.DataFrame(X, columns=names)
+    frame["target"] = y
+    if sw is not None:
+        frame["weight"] = sw
+    ddf = dd.from_pandas(frame, npartitions=partitions)
+    return ddf[names], ddf["target"], (ddf["weight"] if sw is not None else None)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_dask_dataframe_fit_equals_dask_array_fit(client, weighted):
+    """A dask DataFrame and Series partitioned alike: the same statistics
+    as the dask array of the same rows (coefficients to 1e-12), the column
+    names as feature_names_in_, a lazy Series from predict."""
+    import dask.dataframe as dd
+
+    X, y = _data(n=3000)
+    sw = np.random.RandomState(2).uniform(0.1, 2, len(y)) if weighted else None
+    Xf, yf, wf = _frames(X, y, sw=sw)
+    from_frames = AdamRegressor().fit(Xf, yf, sample_weight=wf)
+    chunks = (750, X.shape[1])
+    from_arrays = AdamRegressor().fit(
+        da.from_array(X, chunks=chunks),
+        da.from_array(y, chunks=750),
+        sample_weight=None if sw is None else da.from_array(sw, chunks=750),
+    )
+    assert_allclose(from_frames.coef_, from_arrays.coef_, rtol=1e-12)
+    assert_allclose(from_frames.intercept_, from_arrays.intercept_, rtol=1e-12)
+    assert from_frames.n_iter_ == from_arrays.n_iter_
+    assert list(from_frames.feature_names_in_) == list(Xf.columns)
+    pred = from_frames.predict(Xf)
+    assert isinstance(pred, dd.Series)  # lazy, partitioned as X
+    assert pred.npartitions == Xf.npartitions
+    assert_allclose(pred.compute().to_numpy(), from_arrays.predict(X), rtol=1e-12)
+
+
+def test_dask_dataframe_of_unknown_lengths_and_multi_output(client):
+    """Partitions whose lengths nobody knows (a filtered frame), and y a
+    DataFrame of two targets: the same fit as in memory on the kept rows."""
+    X, Y = _data(n=2000, k=2)
+    Xf, _, _ = _frames(X, Y[:, 0])
+    import dask.dataframe as dd
+    import pandas as pd
+
+    yf = dd.from_pandas(pd.DataFrame(Y, columns=["a", "b"]), npartitions=4)
+    keep = Xf["f0"] > Xf["f0"].mean()  # rows dropped on the cluster
+    est = AdamRegressor().fit(Xf[keep], yf[keep])
+    mask = X[:, 0] > X[:, 0].mean()
+    local = AdamRegressor().fit(X[mask], Y[mask])
+    assert_allclose(est.coef_, local.coef_, rtol=1e-9)
+    pred = est.predict(Xf[keep]).compute()
+    assert list(pred.columns) == [0, 1]
+    assert_allclose(pred.to_numpy(), local.predict(X[mask]), rtol=1e-9)
+
+
+def test_dask_dataframe_errors(client):
+    import dask.dataframe as dd
+    import pandas as pd
+
+    X, y = _data(n=400)
+    Xf, yf, _ = _frames(X, y)
+    with pytest.raises(ValueError, match="partition them alike"):
+        AdamRegressor().fit(Xf, yf.repartition(npartitions=2))
+    text = Xf.assign(city=dd.from_pandas(pd.Series(["a"] * 400), npartitions=4))
+    with pytest.raises(ValueError, match=r"non-numeric dtype: \['city'\]"):
+        AdamRegressor().fit(text, yf)
+    with pytest.raises(ValueError, match="dask Series or DataFrame"):
+        AdamRegressor().fit(Xf, y)
+    holed = X.copy()
+    holed[7, 2] = np.nan
+    bad, ybad, _ = _frames(holed, y)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        AdamRegressor().fit(bad, ybad)
+    est = AdamRegressor().fit(Xf, yf)
+    with pytest.raises(ValueError, match="feature names should match"):
+        est.predict(Xf.rename(columns={"f0": "g0"}))
