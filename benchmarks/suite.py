@@ -54,6 +54,7 @@ class Sizes:
     dask: tuple[int, int] = (10_000_000, 20)
     file: tuple[int, int] = (1_000_000, 20)
     dask_block: int = 250_000
+    dask_rounds: int = 3
     repeats: int = 3
     # one partial_fit pass is 10-100 ms and SGDRegressor's shuffled pass
     # varies by a third between runs: more repeats, taken in turns
@@ -76,6 +77,7 @@ QUICK = Sizes(
     dask=(20_000, 5),
     file=(20_000, 5),
     dask_block=5_000,
+    dask_rounds=1,
     repeats=1,
     throughput_repeats=1,
 )
@@ -1003,6 +1005,7 @@ def _dask_scale(sizes: Sizes):
         persisted, est_p = median_time(
             lambda Xp=Xp, yp=yp: AdamRegressor().fit(Xp, yp), sizes.repeats
         )
+        peers = _dask_peers(client, Xp, yp, sizes)
     memory = np.concatenate(
         [_generated_block(i, rows_per_block, d, 0) for i in range(n_blocks)]
     )
@@ -1047,7 +1050,136 @@ def _dask_scale(sizes: Sizes):
             "what the fit above spends on making the data",
         )
     )
+    return rows + _peer_rows(case, peers, Xm, ym, est_m)
+
+
+def _dask_peers(client, X, y, sizes):
+    """Persisted ``X``, ``y`` on the cluster: one bare pass, sk-adam's fit
+    with the workers' compiled statistics pass built (as long-running
+    workers build it), the same data as a dask DataFrame (the client's
+    memory sampled), and dask-ml's estimators. Contenders in turns,
+    ``sizes.dask_rounds`` rounds; dask-ml's (seconds to a minute each) one
+    round after them."""
+    import dask
+    import dask.dataframe as dd
+
+    from sk_adam import _kernel
+
+    client.run(_kernel.compiled, "stats")
+    Xf = dd.from_dask_array(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    yf = dd.from_dask_array(y)
+    Xf, yf = client.persist([Xf, yf])
+    contenders = {
+        BARE: lambda: dask.compute(X.sum(axis=0), y.sum()),
+        COMPILED_WORKERS: lambda: AdamRegressor().fit(X, y),
+        FRAME: lambda: AdamRegressor().fit(Xf, yf),
+    }
+    times = {name: [] for name in contenders}
+    fitted, client_rise = {}, 0.0
+    for _ in range(sizes.dask_rounds):
+        for name, run in contenders.items():
+            with _ClientMemory() as memory:
+                start = time.perf_counter()
+                fitted[name] = run()
+                times[name].append(time.perf_counter() - start)
+            if name == FRAME:
+                client_rise = max(client_rise, memory.rise)
+    with _ClientMemory() as memory:
+        lazy = fitted[FRAME].predict(Xf)
+        lazy.sum().compute()
+    result = {name: (statistics.median(t), fitted[name]) for name, t in times.items()}
+    result["client"] = (client_rise, memory.rise, type(lazy).__name__)
+    for name, make in _dask_ml_peers():
+        if make is None:
+            result[name] = None
+            continue
+        start = time.perf_counter()
+        est = make().fit(X, y)
+        result[name] = (time.perf_counter() - start, est)
+    return result
+
+
+BARE = "one bare pass over the persisted blocks (X.sum(axis=0), y.sum())"
+COMPILED_WORKERS = "AdamRegressor().fit, persisted, workers' compiled pass built"
+FRAME = "AdamRegressor().fit, the same rows as a persisted dask DataFrame"
+
+
+def _dask_ml_peers():
+    """(name, factory or None when dask-ml is missing)."""
+    names = [
+        "dask_ml LinearRegression() (admm)",
+        "dask_ml LinearRegression(solver='newton')",
+        "dask_ml Incremental(SGDRegressor()), one pass",
+    ]
+    try:
+        from dask_ml.linear_model import LinearRegression as DaskLinearRegression
+        from dask_ml.wrappers import Incremental
+    except ImportError:
+        return [(name, None) for name in names]
+    return [
+        (names[0], lambda: DaskLinearRegression()),
+        (names[1], lambda: DaskLinearRegression(solver="newton")),
+        (names[2], lambda: Incremental(SGDRegressor(random_state=0))),
+    ]
+
+
+def _peer_rows(case, peers, Xm, ym, reference):
+    """Rows for :func:`_dask_peers`: times against the bare pass, R^2 short
+    of the in-memory AdamRegressor fit (itself at least squares to 1e-9)."""
+    bare = peers[BARE][0]
+    best = reference.score(Xm, ym)
+    rows = [(case, BARE, bare, "reference: reading every block once")]
+    for name in (COMPILED_WORKERS, FRAME):
+        seconds, est = peers[name]
+        note = f"{seconds / bare:.2f} x the bare pass"
+        if name == FRAME:
+            fit_rise, predict_rise, kind = peers["client"]
+            note += (
+                f"; client memory +{fit_rise:.0f} MiB during fit, "
+                f"+{predict_rise:.0f} MiB during predict (a lazy {kind}, summed)"
+            )
+        rows.append((case, name, seconds, note))
+    for name, _ in _dask_ml_peers():
+        if peers[name] is None:
+            rows.append((case, name, float("nan"), "dask-ml not installed"))
+            continue
+        seconds, est = peers[name]
+        pred = np.asarray(est.predict(Xm))
+        with np.errstate(all="ignore"):
+            r2 = 1 - np.sum((ym - pred) ** 2) / np.sum((ym - ym.mean()) ** 2)
+        quality = (
+            f"R^2 {best - r2:.1e} short of AdamRegressor's"
+            if best - r2 < 1
+            else f"R^2 {r2:.3g}: diverged"
+        )
+        ratio = seconds / peers[COMPILED_WORKERS][0]
+        rows.append(
+            (case, name, seconds, f"{ratio:.1f} x AdamRegressor's time; {quality}")
+        )
     return rows
+
+
+class _ClientMemory:
+    """The rise of this process's resident memory within the block (MiB),
+    sampled every 5 ms by a thread."""
+
+    def __enter__(self):
+        import threading
+
+        self.rise, self._stop = 0.0, threading.Event()
+        base = _rss_mib()
+
+        def watch():
+            while not self._stop.wait(0.005):
+                self.rise = max(self.rise, _rss_mib() - base)
+
+        self._thread = threading.Thread(target=watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 def _delayed_block(i, rows, d):

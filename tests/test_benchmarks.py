@@ -30,5 +30,9 @@ def test_benchmarks_run_quick(tmp_path, capsys):
         "sk-adam fit",
         "statistics pass 2,000 x 5 (in rounds of its own)",
         "gram_stats without numba",
+        "one bare pass over the persisted blocks",
+        "the same rows as a persisted dask DataFrame",
+        "dask_ml LinearRegression(solver='newton')",
+        "dask_ml Incremental(SGDRegressor())",
     ]:
         assert method in table, method
