@@ -258,7 +258,8 @@ def _frame_columns(X):
 def _frame_dtype(X):
     """float32 where every column is float32, else float64 (in memory,
     integer and boolean columns convert to float64 too)."""
-    return np.float32 if all(t == np.float32 for t in X.dtypes) else np.float64
+    single = all(t == np.float32 for t in X.dtypes)
+    return np.dtype(np.float32 if single else np.float64)
 
 
 def _same_partitions(name, other, X) -> None:
