@@ -439,7 +439,7 @@ def stats_tile(width: int) -> int:
 
 def _gram_rows(X, Y, s, ref, yref, scaled, start, stop, tile):  # pragma: no cover
     """Weight, means and centred products of rows ``start:stop`` of the
-    dense ``X`` (float32 or float64, C order) and ``Y`` (float64), weighted
+    dense ``X`` (float32 or float64, C or F order) and ``Y`` (float64), weighted
     by ``s``; divided by ``ref`` and ``yref`` first when ``scaled``.
 
     What :func:`sk_adam._statistics.blockwise_gram_stats` computes, in one
@@ -510,7 +510,9 @@ def _tile_in(X, Y, ref, yref, scaled, lo, m, V):  # pragma: no cover - compiled
     ``scaled``), in float64 (see :data:`GATHER_MAX_FEATURES`)."""
     d = X.shape[1]
     rows, targets = X[lo : lo + m], Y[lo : lo + m]
-    if d > GATHER_MAX_FEATURES:
+    # a column-major X (pandas' frames convert to one) is copied column by
+    # column: contiguous reads and writes
+    if d > GATHER_MAX_FEATURES and rows.strides[1] <= rows.strides[0]:
         _rows_in(rows, ref, scaled, m, V)
     else:
         _columns_in(rows, ref, scaled, m, V, 0)
@@ -722,9 +724,9 @@ def _warm_up_calls(name):
         return [(2, np.zeros(4, dtype=np.uint32), np.ones(4, dtype=np.uint32))]
     if name == "stats":
         return [
-            (np.ones((2, 1), dtype=dtype), np.ones((2, 1)), np.ones(2), one, one,
-             False, 0, 2, 16)
-            for dtype in (np.float64, np.float32)
+            (np.ones((2, 2), dtype=dtype, order=order), np.ones((2, 1)),
+             np.ones(2), np.ones(2), one, False, 0, 2, 16)
+            for dtype in (np.float64, np.float32) for order in "CF"
         ]  # fmt: skip
     two = np.zeros((1, 1))
     return [(

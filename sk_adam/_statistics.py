@@ -530,12 +530,12 @@ def blockwise_gram_stats(X, Y, s, ref=None, yref=None):
 
 def _compiled_input(X, Y) -> bool:
     """Whether the compiled pass reads ``X``: a dense float32 or float64
-    array in C order (anything else would compile another version) of at
-    most :data:`_COMPILED_MAX_WIDTH` columns with the targets."""
+    array in C or F order (anything else would compile another version) of
+    at most :data:`_COMPILED_MAX_WIDTH` columns with the targets."""
     return (
         isinstance(X, np.ndarray)
         and X.dtype in (np.float32, np.float64)
-        and X.flags.c_contiguous
+        and (X.flags.c_contiguous or X.flags.f_contiguous)
         and X.shape[1] + Y.shape[1] <= _COMPILED_MAX_WIDTH
     )
 

@@ -62,8 +62,12 @@ def _data(n, d, k=1, dtype=np.float64, seed=0):
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True], ids=["uniform", "weighted"])
-def test_compiled_pass_equals_numpy_pass(kernel, monkeypatch, n, d, k, dtype, weighted):
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_compiled_pass_equals_numpy_pass(
+    kernel, monkeypatch, n, d, k, dtype, weighted, order
+):
     X, Y = _data(n, d, k, dtype)
+    X = np.asarray(X, order=order)
     rng = np.random.RandomState(1)
     s = rng.uniform(0, 2, n) if weighted else np.ones(n)
     s /= s.sum()
@@ -138,14 +142,14 @@ def test_inputs_the_kernel_does_not_take_go_to_numpy(kernel, monkeypatch):
     Xs, Ys, ss = X[::2], Y[::2], s[::2] * 2
     want_strided = _numpy(monkeypatch, Xs, Ys, ss)
     monkeypatch.setattr(_statistics, "compiled_stats", lambda: spy)
-    _same(blockwise_gram_stats(np.asfortranarray(X), Y, s), want)
     _same(blockwise_gram_stats(Xs, Ys, ss), want_strided)
-    assert calls == []  # F order and strided views: numpy
+    assert calls == []  # strided views: numpy
     wide, Yw = _data(50, 300)
     blockwise_gram_stats(wide, Yw, np.full(50, 1 / 50))
     assert calls == []  # wider than _COMPILED_MAX_WIDTH: numpy
     _same(blockwise_gram_stats(X, Y, s), want)
-    assert len(calls) == 1
+    _same(blockwise_gram_stats(np.asfortranarray(X), Y, s), want)
+    assert len(calls) == 2  # C and F order: compiled
 
 
 _ONE_SHOT = """
