@@ -76,10 +76,9 @@ _THREADED_FLOPS = 2 * 10**8
 #: cost their start); 300,000 x 50 1.2, 0.6-0.7; 1,000,000 x 50 1.0, 0.6.
 _COMPILED_THREADED_FLOPS = 5 * 10**8
 #: The compiled statistics pass reads inputs of at most this many columns
-#: (features and targets); wider ones, where BLAS's blocked products win,
-#: use numpy. Against ``X.T @ X`` (compiled, numpy): 100,000 x 100 1.05,
-#: 1.30; 50,000 x 200 1.22, 1.27; 20,000 x 400 1.47, 1.09; 10,000 x 1,000
-#: 1.78, 1.26.
+#: (features and targets); wider ones use numpy, where BLAS's blocked
+#: products catch up. Against ``X.T @ X`` (compiled, numpy): 50,000 x 200
+#: 0.30, 0.70; 20,000 x 400 1.11, 1.12; 10,000 x 1,000 1.36, 1.35.
 _COMPILED_MAX_WIDTH = 256
 #: Magnitudes outside ``[_TINY, _HUGE]`` are rescaled (divided by the
 #: column's largest magnitude) before they are squared: their squares would
