@@ -225,10 +225,11 @@ class DaskData(BlockData):
             yield _array_rows(x, y, w, self.scale)
 
 
-def _frame_columns(X):
+def _frame_columns(X, name="X"):
     """The feature names of a dask DataFrame's columns (None unless all are
     strings, as scikit-learn names them), after checking their dtypes from
-    the frame's metadata (nothing is computed)."""
+    the frame's metadata (nothing is computed); ``name`` is the argument's,
+    for the messages."""
     from pandas.api.types import is_bool_dtype, is_complex_dtype, is_numeric_dtype
 
     if X.ndim != 2:
@@ -246,7 +247,7 @@ def _frame_columns(X):
     ]
     if other:
         raise ValueError(
-            f"X has columns of non-numeric dtype: {other[:5]} "
+            f"{name} has columns of non-numeric dtype: {other[:5]} "
             f"({', '.join(str(dtypes[c]) for c in other[:5])}). AdamRegressor "
             f"fits numbers: encode or drop these columns first (on the "
             f"cluster, e.g. with dask_ml.preprocessing)."
@@ -324,7 +325,7 @@ class DaskFrameData(BlockData):
         _same_partitions("y", y, X)
         one_d = y.ndim == 1
         if not one_d:
-            _frame_columns(y)
+            _frame_columns(y, "y")
         weights, scale = None, 1.0
         if sample_weight is not None and np.ndim(sample_weight) == 0:
             scale = float(sample_weight)

@@ -278,6 +278,9 @@ def test_dask_dataframe_errors(client):
         AdamRegressor().fit(text, yf)
     with pytest.raises(ValueError, match="dask Series or DataFrame"):
         AdamRegressor().fit(Xf, y)
+    labels = text[["city"]].assign(target=yf)
+    with pytest.raises(ValueError, match=r"y has columns of non-numeric dtype"):
+        AdamRegressor().fit(Xf, labels)
     holed = X.copy()
     holed[7, 2] = np.nan
     bad, ybad, _ = _frames(holed, y)
