@@ -510,13 +510,30 @@ def _tile_in(X, Y, ref, yref, scaled, lo, m, V):  # pragma: no cover - compiled
     ``scaled``), in float64 (see :data:`GATHER_MAX_FEATURES`)."""
     d = X.shape[1]
     rows, targets = X[lo : lo + m], Y[lo : lo + m]
-    # a column-major X (pandas' frames convert to one) is copied column by
-    # column: contiguous reads and writes
-    if d > GATHER_MAX_FEATURES and rows.strides[1] <= rows.strides[0]:
+    if X.strides[0] < X.strides[1]:
+        # column-major (what pandas' frames convert to): each column's
+        # values are contiguous, copied through the transpose, whose rows
+        # the compiler knows to be contiguous (through X's slice it did not:
+        # 250,000 x 20, 8.9 -> 6.8 ms)
+        _transposed_in(X.T, ref, scaled, lo, m, V)
+    elif d > GATHER_MAX_FEATURES:
         _rows_in(rows, ref, scaled, m, V)
     else:
         _columns_in(rows, ref, scaled, m, V, 0)
     _columns_in(targets, yref, scaled, m, V, d)
+
+
+def _transposed_in(XT, ref, scaled, lo, m, V):  # pragma: no cover - compiled
+    """``V[:d, :m] = XT[:, lo : lo + m]``, row by row of ``XT`` (``X``'s
+    columns)."""
+    for j in range(XT.shape[0]):
+        column, v = XT[j, lo : lo + m], V[j]
+        if scaled:
+            for i in range(m):
+                v[i] = column[i] / ref[j]
+        else:
+            for i in range(m):
+                v[i] = column[i]
 
 
 def _rows_in(rows, ref, scaled, m, V):  # pragma: no cover - runs compiled
@@ -702,10 +719,10 @@ _KERNELS = {
                          "_n_rows", "_update"), "the mini-batch epoch"),
     "order": ("_hashed_order", (), "the shuffled order"),
     "steps": ("_whitened_steps", (), "the full-batch steps"),
-    "stats": ("_gram_rows", ("_rows_in", "_columns_in", "_tile_in",
-                             "_tile_centre", "_two_sum", "_tile_merge",
-                             "_diagonal_block", "_block", "_tile_products"),
-              "the statistics pass"),
+    "stats": ("_gram_rows", ("_rows_in", "_columns_in", "_transposed_in",
+                             "_tile_in", "_tile_centre", "_two_sum",
+                             "_tile_merge", "_diagonal_block", "_block",
+                             "_tile_products"), "the statistics pass"),
 }  # fmt: skip
 
 
