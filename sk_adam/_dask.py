@@ -1,15 +1,18 @@
-"""Dask arrays: sufficient statistics reduced on the cluster, Adam on the client.
+"""Dask arrays and DataFrames: sufficient statistics reduced on the cluster,
+Adam on the client.
 
-dask itself is imported only when a dask array reaches
+dask itself is imported only when a dask collection reaches
 :class:`~sk_adam.AdamRegressor`, so it is an optional dependency (``pip
-install sk-adam[dask]``). :class:`DaskData` turns dask inputs into the same
+install sk-adam[dask]``). :func:`dask_data` turns dask inputs into the same
 problem, coordinates and epochs objects as in-memory data
-(:class:`sk_adam._data.ArrayData`); it knows nothing of the estimator.
+(:class:`sk_adam._data.ArrayData`): :class:`DaskData` for arrays,
+:class:`DaskFrameData` for DataFrames; :func:`predict_dask` predicts lazily
+for either. None knows the estimator.
 
 Full batch
-    Every row block is summarised on the worker that holds it into a
-    :class:`~sk_adam._statistics.GramStats` (``d x d`` and smaller), the
-    summaries are merged pairwise on the cluster, and only the merged ``d x d``
+    Every row block (a DataFrame's partition) is summarised on the worker
+    that holds it into a :class:`~sk_adam._statistics.GramStats` (``d x d``
+    and smaller), the summaries are merged on the cluster, and only the merged ``d x d``
     result reaches the client, where Adam runs on it exactly as for in-memory
     data. ``X`` is never gathered.
 Mini-batches
@@ -20,6 +23,8 @@ Mini-batches
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from sklearn.utils import assert_all_finite, check_array
 
@@ -27,7 +32,7 @@ from ._blocks import NAME as _NAME
 from ._blocks import BlockData
 from ._order import shuffled_order
 
-__all__ = ["DaskData", "DaskFrameData", "is_dask", "is_dask_frame", "predict_dask"]
+__all__ = ["DaskData", "DaskFrameData", "dask_data", "is_dask", "predict_dask"]
 
 
 def is_dask(X) -> bool:
@@ -38,7 +43,7 @@ def is_dask(X) -> bool:
     )
 
 
-def is_dask_frame(X) -> bool:
+def _is_frame(X) -> bool:
     """A dask DataFrame or Series (dask-expr's included)."""
     return is_dask(X) and not hasattr(X, "chunks")
 
@@ -136,39 +141,84 @@ def _array_rows(x, y, w, scale):
     return x, Y, s
 
 
-def _array_summary(summarize, x, y, w, scale, *args):
-    return summarize(*_array_rows(x, y, w, scale), *args)
+def _summary_of(rows, summarize, x, y, w, scale, *args):
+    """``summarize`` of one block, made into arrays by ``rows`` on its
+    worker."""
+    return summarize(*rows(x, y, w, scale), *args)
 
 
-def _blocks(X, y, s):
-    """The row-aligned blocks of X, y and the weights (None where none were
-    given), as delayed objects."""
-    xs = X.to_delayed(optimize_graph=False).ravel()
-    ys = y.to_delayed(optimize_graph=False).ravel()
-    ws = [None] * len(xs) if s is None else s.to_delayed(optimize_graph=False)
-    return zip(xs, ys, ws, strict=True)
+class _ClusterBlocks(BlockData):
+    """Blocks on a dask cluster: what arrays and DataFrames share. A kind
+    gives its blocks as delayed ``(x, y, w)`` (:meth:`_blocks`, ``w`` None
+    where the weights are one number, :attr:`scale`) and the function that
+    makes one into the arrays a summary takes, on its worker
+    (:meth:`_rows`, picklable)."""
+
+    def __init__(self, X, y, weights, scale: float, one_d: bool) -> None:
+        super().__init__(one_d=one_d)
+        self.X, self.y, self.weights, self.scale = X, y, weights, scale
+
+    def _blocks(self) -> list:
+        raise NotImplementedError
+
+    @property
+    def _rows(self):
+        raise NotImplementedError
+
+    def reduce(self, summarize, combine, *args):
+        from dask import delayed
+
+        parts = [
+            delayed(_summary_of)(self._rows, summarize, x, y, w, self.scale, *args)
+            for x, y, w in self._blocks()
+        ]
+        return _merged(parts, combine)
+
+    def relative_weights(self) -> None:
+        largest = 1.0 if self.weights is None else self.weights.max().compute()
+        self.scale = 1.0 / float(largest)
+
+    def epoch_blocks(self, rng, shuffle):
+        """The blocks made into arrays and computed to the client one at a
+        time, in a new random order each epoch when ``shuffle``."""
+        import dask
+        from dask import delayed
+
+        blocks = self._blocks()
+        order = shuffled_order(len(blocks), rng) if shuffle else range(len(blocks))
+        for i in order:
+            (rows,) = dask.compute(delayed(self._rows)(*blocks[i], self.scale))
+            yield rows
 
 
-class DaskData(BlockData):
+class DaskData(_ClusterBlocks):
     """Row-aligned dask arrays: every pass runs on the cluster, merging the
     blocks' summaries there (see the module docstring). What only in-memory
     rows answer is not here: an ``early_stopping`` split (``_check_params``
     refuses it for dask input) and a stream's chunks (``partial_fit``
     computes a dask chunk into memory through ``validate_data``).
 
-    ``y`` is kept as given (1-D or 2-D) and ``s`` is None where the weights
-    are one number, ``scale``: each block's ``(x, Y, s)`` is made on its
-    worker (:func:`_array_rows`).
+    ``y`` is kept as given (1-D or 2-D): each block's ``(x, Y, s)`` is made
+    on its worker (:func:`_array_rows`).
     """
-
-    def __init__(self, X, y, s, scale: float, one_d: bool) -> None:
-        super().__init__(one_d=one_d)
-        self.X, self.y, self.s, self.scale = X, y, s, scale
 
     @classmethod
     def from_arrays(cls, X, y, sample_weight) -> DaskData:
         """Validated lazy inputs (nothing is computed here)."""
         return cls(*_as_dask(X, y, sample_weight))
+
+    def _blocks(self) -> list:
+        """The row-aligned blocks of X, y and the weights (None where none
+        were given), as delayed objects."""
+        xs = self.X.to_delayed(optimize_graph=False).ravel()
+        ys = self.y.to_delayed(optimize_graph=False).ravel()
+        ws = self.weights
+        ws = [None] * len(xs) if ws is None else ws.to_delayed(optimize_graph=False)
+        return list(zip(xs, ys, ws, strict=True))
+
+    @property
+    def _rows(self):
+        return _array_rows
 
     @property
     def dtypes(self) -> tuple:
@@ -193,36 +243,11 @@ class DaskData(BlockData):
         n = self.X.shape[0]
         return None if np.isnan(n) else int(n)
 
-    def reduce(self, summarize, combine, *args):
-        from dask import delayed
-
-        parts = [
-            delayed(_array_summary)(summarize, x, y, w, self.scale, *args)
-            for x, y, w in _blocks(self.X, self.y, self.s)
-        ]
-        return _merged(parts, combine)
-
     def max_abs(self):
         import dask.array as da
 
         x, y = da.compute(abs(self.X).max(axis=0), abs(self.y).max(axis=0))
         return x, np.atleast_1d(y)
-
-    def relative_weights(self) -> None:
-        largest = 1.0 if self.s is None else self.s.max().compute()
-        self.scale = 1.0 / float(largest)
-
-    def epoch_blocks(self, rng, shuffle):
-        """The blocks computed to the client one at a time, in a new random
-        order each epoch when ``shuffle``."""
-        import dask
-
-        blocks = list(_blocks(self.X, self.y, self.s))
-        n = len(blocks)
-        order = shuffled_order(n, rng) if shuffle else range(n)
-        for i in order:
-            x, y, w = dask.compute(*blocks[i])
-            yield _array_rows(x, y, w, self.scale)
 
 
 def _frame_columns(X, name="X"):
@@ -264,7 +289,7 @@ def _frame_dtype(X):
 
 
 def _same_partitions(name, other, X) -> None:
-    if not is_dask_frame(other):
+    if not _is_frame(other):
         raise ValueError(
             f"With a dask DataFrame X, {name} must be a dask Series or "
             f"DataFrame partitioned as X (got {type(other).__name__})."
@@ -277,8 +302,9 @@ def _same_partitions(name, other, X) -> None:
         )
 
 
-def _frame_rows(x, y, w, scale, dtype):
-    """One partition as arrays on its worker: ``(x, Y, s)``."""
+def _frame_rows(dtype, x, y, w, scale):
+    """One partition as arrays on its worker: ``(x, Y, s)``, ``x`` in
+    ``dtype``."""
     xa = x.to_numpy(dtype=dtype, na_value=np.nan)
     ya = y.to_numpy(dtype=np.float64, na_value=np.nan)
     ya = ya[:, None] if ya.ndim == 1 else ya
@@ -300,11 +326,7 @@ def _frame_rows(x, y, w, scale, dtype):
     return xa, ya, s
 
 
-def _frame_summary(summarize, x, y, w, scale, dtype, *args):
-    return summarize(*_frame_rows(x, y, w, scale, dtype), *args)
-
-
-class DaskFrameData(BlockData):
+class DaskFrameData(_ClusterBlocks):
     """A dask DataFrame ``X`` with a dask Series or DataFrame ``y`` (and
     weights) partitioned alike: every pass turns each partition into arrays
     on its worker and summarises it there, as :class:`DaskData` does with
@@ -313,8 +335,7 @@ class DaskFrameData(BlockData):
     """
 
     def __init__(self, X, y, weights, scale, one_d, names) -> None:
-        super().__init__(one_d=one_d)
-        self.X, self.y, self.weights, self.scale = X, y, weights, scale
+        super().__init__(X, y, weights, scale, one_d)
         self._names = names
         self._dtype = _frame_dtype(X)
 
@@ -333,6 +354,26 @@ class DaskFrameData(BlockData):
             _same_partitions("sample_weight", sample_weight, X)
             weights = sample_weight
         return cls(X, y, weights, scale, one_d, names)
+
+    def _blocks(self) -> list:
+        ws = self.weights
+        ws = (
+            [None] * self.X.npartitions
+            if ws is None
+            else ws.to_delayed(optimize_graph=False)
+        )
+        return list(
+            zip(
+                self.X.to_delayed(optimize_graph=False),
+                self.y.to_delayed(optimize_graph=False),
+                ws,
+                strict=True,
+            )
+        )
+
+    @property
+    def _rows(self):
+        return functools.partial(_frame_rows, self._dtype)
 
     @property
     def dtypes(self) -> tuple:
@@ -355,28 +396,6 @@ class DaskFrameData(BlockData):
         """Unknown: counting the rows would take a pass."""
         return None
 
-    def _partitions(self):
-        weights = (
-            [None] * self.X.npartitions
-            if self.weights is None
-            else self.weights.to_delayed(optimize_graph=False)
-        )
-        return zip(
-            self.X.to_delayed(optimize_graph=False),
-            self.y.to_delayed(optimize_graph=False),
-            weights,
-            strict=True,
-        )
-
-    def reduce(self, summarize, combine, *args):
-        from dask import delayed
-
-        parts = [
-            delayed(_frame_summary)(summarize, x, y, w, self.scale, self._dtype, *args)
-            for x, y, w in self._partitions()
-        ]
-        return _merged(parts, combine)
-
     def max_abs(self):
         import dask
 
@@ -386,24 +405,13 @@ class DaskFrameData(BlockData):
             np.atleast_1d(np.asarray(y, dtype=np.float64)),
         )
 
-    def relative_weights(self) -> None:
-        largest = 1.0 if self.weights is None else self.weights.max().compute()
-        self.scale = 1.0 / float(largest)
 
-    def epoch_blocks(self, rng, shuffle):
-        """The partitions computed to the client one at a time, as arrays,
-        in a new random order each epoch when ``shuffle``."""
-        import dask
-        from dask import delayed
-
-        parts = list(self._partitions())
-        order = shuffled_order(len(parts), rng) if shuffle else range(len(parts))
-        for i in order:
-            x, y, w = parts[i]
-            (rows,) = dask.compute(
-                delayed(_frame_rows)(x, y, w, self.scale, self._dtype)
-            )
-            yield rows
+def dask_data(X, y, sample_weight) -> DaskData | DaskFrameData:
+    """The training data of a dask array or DataFrame ``X``, checked as far
+    as shapes, dtypes and metadata tell (nothing is computed)."""
+    if _is_frame(X):
+        return DaskFrameData.from_frames(X, y, sample_weight)
+    return DaskData.from_arrays(X, y, sample_weight)
 
 
 def _predict_frame(frame, coef, intercept):
@@ -418,7 +426,7 @@ def _predict_frame(frame, coef, intercept):
     return pd.DataFrame(values, index=frame.index)
 
 
-def predict_frame(X, coef, intercept, names):
+def _predict_frame_lazily(X, coef, intercept, names):
     """Lazy predictions of a dask DataFrame: a dask Series (a DataFrame with
     a column per target), partitioned and indexed as ``X``."""
     import pandas as pd
@@ -448,10 +456,14 @@ def _predict_block(x, coef, intercept):
     return x @ coef.T + intercept
 
 
-def predict_dask(X, coef, intercept):
-    """Lazy predictions ``X @ coef.T + intercept`` for a dask array, block by
-    block."""
+def predict_dask(X, coef, intercept, names=None):
+    """Lazy predictions ``X @ coef.T + intercept``, block by block: a dask
+    array for a dask array, a dask Series (DataFrame) for a DataFrame, whose
+    columns must be ``names`` where the model has them."""
     import dask.array as da
+
+    if _is_frame(X):
+        return _predict_frame_lazily(X, coef, intercept, names)
 
     X = da.asarray(X)
     n_features = coef.shape[-1]

@@ -36,14 +36,7 @@ from sklearn.utils.validation import (
 
 from ._adam import Adam, AdamState, InverseSqrtDecay, IterateAverage
 from ._coordinates import Coordinates, Layout
-from ._dask import (
-    DaskData,
-    DaskFrameData,
-    is_dask,
-    is_dask_frame,
-    predict_dask,
-    predict_frame,
-)
+from ._dask import dask_data, is_dask, predict_dask
 from ._data import ArrayData, relative_weights
 from ._datafit import RowLeastSquares
 from ._epochs import FullBatchStep
@@ -850,11 +843,9 @@ shape (n_samples, n_features), or FileRows
             ``X @ coef_.T + intercept_``.
         """
         check_is_fitted(self)
-        if is_dask_frame(X):
-            names = getattr(self, "feature_names_in_", None)
-            return predict_frame(X, self.coef_, self.intercept_, names)
         if is_dask(X):
-            return predict_dask(X, self.coef_, self.intercept_)
+            names = getattr(self, "feature_names_in_", None)
+            return predict_dask(X, self.coef_, self.intercept_, names)
         if isinstance(X, FileRows):  # every chunk finite float64 (read so)
             self._check_file_columns(X)
             coef, intercept = self.coef_, self.intercept_
@@ -1053,7 +1044,8 @@ shape (n_samples, n_features), or FileRows
 
     def _training_data(self, X, y, sample_weight, incremental, first):
         """The validated input, in memory (:class:`ArrayData`), on a
-        cluster (:class:`DaskData`) or in a file (:class:`FileData`)."""
+        cluster (:class:`DaskData`, :class:`DaskFrameData`) or in a file
+        (:class:`FileData`)."""
         if isinstance(X, FileRows):
             if y is not None or sample_weight is not None:
                 raise ValueError(
@@ -1066,11 +1058,8 @@ shape (n_samples, n_features), or FileRows
             raise ValueError(
                 "AdamRegressor requires y to be passed, but the target y is None."
             )
-        if is_dask_frame(X) and not incremental:
-            data = DaskFrameData.from_frames(X, y, sample_weight)
-            return self._blocks_seen(data)
         if is_dask(X) and not incremental:
-            return self._blocks_seen(DaskData.from_arrays(X, y, sample_weight))
+            return self._blocks_seen(dask_data(X, y, sample_weight))
         # The finiteness of X is checked by what reads it anyway, which saves a
         # pass: after the first partial_fit call by the epoch (a NaN or inf in
         # a row it reads makes the MSE non-finite), and in a full-batch fit by

@@ -27,6 +27,7 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -497,34 +498,39 @@ def blockwise_gram_stats(X, Y, s, ref=None, yref=None):
     (numpy's products release the GIL) while BLAS runs one thread each, and
     the two results merged: the same exact merge a cluster performs.
 
-    Dense float C-ordered ``X`` goes through the compiled pass
+    Dense float C- or F-ordered ``X`` goes through the compiled pass
     (:func:`sk_adam._kernel._gram_rows`: one read of the rows, tiles
     centred at their own means and merged the same way) once it is built:
     once this process's numpy passes have cost what building it does
     (:data:`sk_adam._kernel.PAYS_AFTER`).
     """
-    n, d = X.shape
-    kernel = compiled_stats() if _compiled_input(X, Y) else None
+    compilable = _compiled_input(X, Y)
+    kernel = compiled_stats() if compilable else None
     if kernel is not None:
-        threaded = n * d * d >= _COMPILED_THREADED_FLOPS and usable_cpus() >= 2
-        return _compiled_gram_stats(kernel, X, Y, s, ref, yref, threaded)
-    threaded = n * d * d >= _THREADED_FLOPS and usable_cpus() >= 2
+        return _compiled_gram_stats(kernel, X, Y, s, ref, yref)
     start = time.perf_counter()
     uniform = bool(s.size) and s.min() == s.max()
-    if not threaded:
-        stats = _reduce_rows(X, Y, s, ref, yref, uniform, 0, n)
-    else:
-        half = n // 2
 
-        def part(bounds):
-            return _reduce_rows(X, Y, s, ref, yref, uniform, *bounds)
+    def part(bounds):
+        return _reduce_rows(X, Y, s, ref, yref, uniform, *bounds)
 
-        with blas_threads(1), ThreadPoolExecutor(2) as pool:
-            first, second = pool.map(part, [(0, half), (half, n)])
-        stats = first.merge(second)
-    if _compiled_input(X, Y):
+    # BLAS one thread per Python thread while the two run
+    stats = _by_halves(part, X, _THREADED_FLOPS, lambda: blas_threads(1))
+    if compilable:
         count_spent("stats", time.perf_counter() - start)
     return stats
+
+
+def _by_halves(part, X, flops, around=nullcontext) -> GramStats:
+    """``part((0, n))``, or where ``X`` has at least ``flops`` multiply-adds
+    (and two CPUs), ``part`` of its two row halves in two threads (within
+    the context ``around()``), merged exactly (as a cluster merges)."""
+    n, d = X.shape
+    if n * d * d < flops or usable_cpus() < 2:
+        return part((0, n))
+    with around(), ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(part, [(0, n // 2), (n // 2, n)])
+    return first.merge(second)
 
 
 def _compiled_input(X, Y) -> bool:
@@ -539,11 +545,10 @@ def _compiled_input(X, Y) -> bool:
     )
 
 
-def _compiled_gram_stats(kernel, X, Y, s, ref, yref, threaded) -> GramStats:
-    """:class:`GramStats` from the compiled pass, two row ranges in two
-    threads when ``threaded`` (the kernel holds no lock)."""
-    n, d = X.shape
-    k = Y.shape[1]
+def _compiled_gram_stats(kernel, X, Y, s, ref, yref) -> GramStats:
+    """:class:`GramStats` from the compiled pass, by halves in two threads
+    from :data:`_COMPILED_THREADED_FLOPS` (the kernel holds no lock)."""
+    d, k = X.shape[1], Y.shape[1]
     scaled = ref is not None
     X = np.asarray(X)  # a memmap's plain array
     Y = np.ascontiguousarray(Y, dtype=np.float64)
@@ -560,11 +565,7 @@ def _compiled_gram_stats(kernel, X, Y, s, ref, yref, threaded) -> GramStats:
             return GramStats.zeros(d, k, ref, yref)
         return GramStats(weight, mean, ymean, xx, xy, yy, ref_, yref_)
 
-    if not threaded:
-        return part((0, n))
-    with ThreadPoolExecutor(2) as pool:
-        first, second = pool.map(part, [(0, n // 2), (n // 2, n)])
-    return first.merge(second)
+    return _by_halves(part, X, _COMPILED_THREADED_FLOPS)
 
 
 _CONTROLLER = None
