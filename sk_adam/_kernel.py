@@ -439,7 +439,8 @@ def stats_tile(width: int) -> int:
 
 def _gram_rows(X, Y, s, ref, yref, scaled, start, stop, tile):  # pragma: no cover
     """Weight, means and centred products of rows ``start:stop`` of the
-    dense ``X`` (float32 or float64, C or F order) and ``Y`` (float64), weighted
+    dense ``X`` (float32 or float64; C order, F order or rows at a stride)
+    and ``Y`` (float64), weighted
     by ``s``; divided by ``ref`` and ``yref`` first when ``scaled``.
 
     What :func:`sk_adam._statistics.blockwise_gram_stats` computes, in one
@@ -741,9 +742,9 @@ def _warm_up_calls(name):
         return [(2, np.zeros(4, dtype=np.uint32), np.ones(4, dtype=np.uint32))]
     if name == "stats":
         return [
-            (np.ones((2, 2), dtype=dtype, order=order), np.ones((2, 1)),
-             np.ones(2), np.ones(2), one, False, 0, 2, 16)
-            for dtype in (np.float64, np.float32) for order in "CF"
+            (x, np.ones((2, 1)), np.ones(2), np.ones(2), one, False, 0, 2, 16)
+            for dtype in (np.float64, np.float32)
+            for x in _layouts(np.ones((2, 3), dtype=dtype))
         ]  # fmt: skip
     two = np.zeros((1, 1))
     return [(
@@ -755,6 +756,14 @@ def _warm_up_calls(name):
 
 #: Callees compiled without fast-math flags: error-free transformations,
 #: whose error terms reassociation would cancel to zero.
+def _layouts(a):
+    """Two columns of ``a`` in the three layouts the statistics pass reads:
+    C order, F order, and rows at a stride (columns cut from a wider
+    array, as ``Xy[:, :-1]``)."""
+    two = a[:, :2]
+    return [np.ascontiguousarray(two), np.asfortranarray(two), two]
+
+
 _EXACT = frozenset({"_two_sum", "_tile_merge"})
 
 _BUILT: dict = {}  # name -> compiled function, or False if unavailable

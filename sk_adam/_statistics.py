@@ -498,7 +498,8 @@ def blockwise_gram_stats(X, Y, s, ref=None, yref=None):
     (numpy's products release the GIL) while BLAS runs one thread each, and
     the two results merged: the same exact merge a cluster performs.
 
-    Dense float C- or F-ordered ``X`` goes through the compiled pass
+    Dense float ``X`` in C or F order, or with rows at a stride, goes
+    through the compiled pass
     (:func:`sk_adam._kernel._gram_rows`: one read of the rows, tiles
     centred at their own means and merged the same way) once it is built:
     once this process's numpy passes have cost what building it does
@@ -535,12 +536,18 @@ def _by_halves(part, X, flops, around=nullcontext) -> GramStats:
 
 def _compiled_input(X, Y) -> bool:
     """Whether the compiled pass reads ``X``: a dense float32 or float64
-    array in C or F order (anything else would compile another version) of
-    at most :data:`_COMPILED_MAX_WIDTH` columns with the targets."""
+    array in C or F order, or whose rows are contiguous at a stride
+    (columns cut from a wider C-ordered array), of at most
+    :data:`_COMPILED_MAX_WIDTH` columns with the targets (other layouts
+    would compile other versions)."""
     return (
         isinstance(X, np.ndarray)
         and X.dtype in (np.float32, np.float64)
-        and (X.flags.c_contiguous or X.flags.f_contiguous)
+        and (
+            X.flags.c_contiguous
+            or X.flags.f_contiguous
+            or X.strides[1] == X.itemsize <= X.strides[0] // X.shape[1]
+        )
         and X.shape[1] + Y.shape[1] <= _COMPILED_MAX_WIDTH
     )
 

@@ -139,17 +139,40 @@ def test_inputs_the_kernel_does_not_take_go_to_numpy(kernel, monkeypatch):
     X, Y = _data(500, 10)
     s = np.full(500, 1 / 500)
     want = _numpy(monkeypatch, X, Y, s)
-    Xs, Ys, ss = X[::2], Y[::2], s[::2] * 2
+    Xs, Ys, ss = X[:, ::2], Y, s
     want_strided = _numpy(monkeypatch, Xs, Ys, ss)
     monkeypatch.setattr(_statistics, "compiled_stats", lambda: spy)
     _same(blockwise_gram_stats(Xs, Ys, ss), want_strided)
-    assert calls == []  # strided views: numpy
+    assert calls == []  # columns at a stride: numpy
     wide, Yw = _data(50, 300)
     blockwise_gram_stats(wide, Yw, np.full(50, 1 / 50))
     assert calls == []  # wider than _COMPILED_MAX_WIDTH: numpy
     _same(blockwise_gram_stats(X, Y, s), want)
     _same(blockwise_gram_stats(np.asfortranarray(X), Y, s), want)
     assert len(calls) == 2  # C and F order: compiled
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rows_at_a_stride_are_read_where_they_are(kernel, monkeypatch, dtype):
+    # X cut from a wider array (``Xy[:, :-1]``, what a persisted dask slice
+    # holds) or every other row: rows contiguous at a stride, read by the
+    # kernel without a copy, with the values of the contiguous copy
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args[0])
+        return kernel(*args, **kwargs)
+
+    X, Y = _data(1500, 7)
+    Xy = np.hstack([X, Y]).astype(dtype)
+    s = np.random.RandomState(2).uniform(0.5, 2, 1500)
+    monkeypatch.setattr(_statistics, "compiled_stats", lambda: spy)
+    for view, Yv, sv in ((Xy[:, :7], Y, s), (Xy[::2, :7], Y[::2], s[::2])):
+        assert not view.flags.c_contiguous and not view.flags.f_contiguous
+        calls.clear()
+        got = blockwise_gram_stats(view, Yv, sv)
+        assert len(calls) == 1 and np.shares_memory(calls[0], Xy)  # no copy
+        _same(got, blockwise_gram_stats(np.ascontiguousarray(view), Yv, sv))
 
 
 _ONE_SHOT = """
