@@ -23,7 +23,7 @@ from sklearn.utils import assert_all_finite
 
 from ._coordinates import Coordinates, Layout, target_scales_from_stats
 from ._datafit import GramLeastSquares, gram_problem, shortfall
-from ._epochs import BlockEpochs, MiniBatchEpochs
+from ._epochs import BlockEpochs
 from ._statistics import (
     FactorStats,
     GramStats,
@@ -143,7 +143,8 @@ class BlockData:
     over its blocks (:meth:`reduce`), the columns' largest magnitudes
     (:meth:`max_abs`, for data whose squares overflow), relative weights
     (:meth:`relative_weights`) and the blocks of one epoch
-    (:meth:`epoch_blocks`).
+    (:meth:`epoch_blocks`), or epochs of its own where the steps run where
+    the blocks are (:meth:`epochs`, a cluster's).
 
     Parameters
     ----------
@@ -261,10 +262,7 @@ class BlockData:
 
     def epochs(self, coords, adam, rng, *, size, shuffle) -> BlockEpochs:
         """Mini-batch epochs that load the blocks one at a time."""
-
-        def make_epochs(x, y, s):
-            return MiniBatchEpochs(
-                x, y, s, coords, adam, rng, size=size, shuffle=shuffle
-            )
-
-        return BlockEpochs(lambda: self.epoch_blocks(rng, shuffle), make_epochs)
+        return BlockEpochs(
+            lambda: self.epoch_blocks(rng, shuffle), coords, adam, rng,
+            size=size, shuffle=shuffle,
+        )  # fmt: skip

@@ -17,12 +17,15 @@ Full batch
     data. ``X`` is never gathered.
 Mini-batches
     The working coordinates come from the same reduction; each epoch then
-    streams the row blocks to the client one at a time (in random order when
-    ``shuffle``) and runs the mini-batch steps on each.
+    runs every block's mini-batch steps on the worker that holds it, the
+    blocks in random order when ``shuffle``, passing the parameters and
+    Adam's state from block to block (:class:`WorkerEpochs`): the rows
+    never reach the client.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import numpy as np
@@ -30,6 +33,7 @@ from sklearn.utils import assert_all_finite, check_array
 
 from ._blocks import NAME as _NAME
 from ._blocks import BlockData
+from ._epochs import BlockEpochs, block_epoch
 from ._order import shuffled_order
 
 __all__ = ["DaskData", "DaskFrameData", "dask_data", "is_dask", "predict_dask"]
@@ -178,17 +182,80 @@ class _ClusterBlocks(BlockData):
         largest = 1.0 if self.weights is None else self.weights.max().compute()
         self.scale = 1.0 / float(largest)
 
-    def epoch_blocks(self, rng, shuffle):
-        """The blocks made into arrays and computed to the client one at a
-        time, in a new random order each epoch when ``shuffle``."""
+    #: Blocks chained into one graph by a mini-batch epoch (see
+    #: :class:`WorkerEpochs`); a DataFrame's partitions are of unknown size.
+    segment_blocks = 8
+
+    def epochs(self, coords, adam, rng, *, size, shuffle) -> WorkerEpochs:
+        """Mini-batch epochs run block by block on the workers that hold
+        the blocks."""
+        return WorkerEpochs(self, coords, adam, rng, size=size, shuffle=shuffle)
+
+
+#: The most bytes of X one graph of a mini-batch epoch chains: blocks that
+#: are computed during the fit (read, generated) are made ahead of the
+#: steps, at most this many bytes of them.
+SEGMENT_BYTES = 512 * 2**20
+
+
+def _epoch_on_worker(rows, scale, coords, rate, size, shuffle, x, y, w, carry):
+    """One block's share of a mini-batch epoch, on the worker that holds
+    it: ``carry`` is ``(params, adam, rng, loss sum, weight)`` after the
+    blocks before it, returned after this one (a copy: a task does not
+    change its inputs)."""
+    params, adam, rng, total, weight = copy.deepcopy(carry)
+    xa, Y, s = rows(x, y, w, scale)
+    part, part_weight = block_epoch(
+        xa, Y, s, params, rate, coords, adam, rng, size=size, shuffle=shuffle
+    )
+    return params, adam, rng, total + part, weight + part_weight
+
+
+class WorkerEpochs(BlockEpochs):
+    """Mini-batch epochs over a cluster's blocks, each block's steps run on
+    the worker that holds it.
+
+    An epoch is :class:`~sk_adam._epochs.BlockEpochs`'s, step for step: the
+    blocks in a new random order when ``shuffle`` (drawn on the client from
+    ``rng``), each block's rows in mini-batches
+    (:func:`~sk_adam._epochs.block_epoch`). What travels from block to
+    block is the parameters, Adam's state and the random state (kilobytes),
+    not the rows: the tasks of one epoch form a chain, each on the worker
+    of its block, in graphs of :data:`SEGMENT_BYTES` of blocks (a graph of
+    :attr:`_ClusterBlocks.segment_blocks` partitions for a DataFrame). The
+    client's ``params``, ``adam`` state and ``rng`` are updated at the end,
+    as an in-memory epoch updates them.
+    """
+
+    def __init__(self, data: _ClusterBlocks, coords, adam, rng, *, size, shuffle):
+        blocks = data._blocks()
+        super().__init__(lambda: blocks, coords, adam, rng, size=size, shuffle=shuffle)
+        self.rows, self.scale = data._rows, data.scale
+        self.segment = data.segment_blocks
+
+    def run(self, params, rate):
         import dask
         from dask import delayed
 
-        blocks = self._blocks()
-        order = shuffled_order(len(blocks), rng) if shuffle else range(len(blocks))
-        for i in order:
-            (rows,) = dask.compute(delayed(self._rows)(*blocks[i], self.scale))
-            yield rows
+        blocks = self.blocks()
+        order = list(range(len(blocks)))
+        if self.shuffle:
+            order = list(shuffled_order(len(blocks), self.rng))
+        step = functools.partial(
+            _epoch_on_worker, self.rows, self.scale, self.coords, rate,
+            self.size, self.shuffle,
+        )  # fmt: skip
+        carry = (params, self.adam, self.rng, 0.0, 0.0)
+        for start in range(0, len(order), self.segment):
+            link = carry
+            for i in order[start : start + self.segment]:
+                link = delayed(step, pure=False)(*blocks[i], link)
+            (carry,) = dask.compute(link)
+        moved, adam, rng, total, weight = carry
+        np.copyto(params, moved)
+        self.adam.state.assign(adam.state)
+        self.rng.set_state(rng.get_state())
+        return total / weight
 
 
 class DaskData(_ClusterBlocks):
@@ -236,6 +303,12 @@ class DaskData(_ClusterBlocks):
     def feature_names(self):
         """None: dask arrays have no column names."""
         return None
+
+    @property
+    def segment_blocks(self) -> int:
+        """Blocks of at most :data:`SEGMENT_BYTES` in all."""
+        largest = max(self.X.chunks[0]) * self.X.shape[1] * self.X.dtype.itemsize
+        return max(1, SEGMENT_BYTES // max(largest, 1))
 
     @property
     def n_samples(self) -> int | None:

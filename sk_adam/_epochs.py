@@ -58,6 +58,7 @@ __all__ = [
     "MiniBatchEpochs",
     "NumpyEngine",
     "Validation",
+    "block_epoch",
 ]
 
 
@@ -306,6 +307,24 @@ class MiniBatchEpochs:
         """Not needed without :meth:`gap`."""
 
 
+def block_epoch(x, y, s, params, rate, coords, adam, rng, *, size, shuffle):
+    """One block's share of an epoch over row blocks: one
+    :class:`MiniBatchEpochs` pass over its rows (``params`` and ``adam``'s
+    state advanced in place, shuffled orders drawn from ``rng``). Returns
+    the weighted sum of its batches' MSEs and their total weight (zeros for
+    a block without positive weight, which takes no step).
+
+    Where the block is does not matter: :class:`BlockEpochs` runs it on
+    blocks loaded into this process, :mod:`sk_adam._dask` on the worker
+    that holds the block, with the same results.
+    """
+    if not np.any(s > 0):
+        return 0.0, 0.0
+    epoch = MiniBatchEpochs(x, y, s, coords, adam, rng, size=size, shuffle=shuffle)
+    loss = epoch.run(params, rate)
+    return epoch.weight * loss, epoch.weight
+
+
 class BlockEpochs:
     """Mini-batch epochs over row blocks loaded one at a time.
 
@@ -315,17 +334,23 @@ class BlockEpochs:
         ``blocks()`` iterates over one epoch's blocks, in that epoch's order,
         each as in-memory ``(X, Y, s)`` (``Y`` ``(m, k)``, ``s`` its rows'
         weights).
-    make_epochs : callable
-        ``make_epochs(X, Y, s)`` -> :class:`MiniBatchEpochs` for one block.
+    coords, adam, rng, size, shuffle
+        As for :class:`MiniBatchEpochs`, for every block.
     """
 
     def __init__(
         self,
         blocks: Callable[[], Iterable[tuple]],
-        make_epochs: Callable[..., MiniBatchEpochs],
+        coords: Coordinates,
+        adam: Adam,
+        rng: np.random.RandomState,
+        *,
+        size: int | None,
+        shuffle: bool,
     ) -> None:
         self.blocks = blocks
-        self.make_epochs = make_epochs
+        self.coords, self.adam, self.rng = coords, adam, rng
+        self.size, self.shuffle = size, shuffle
 
     def start(self, params):
         return None
@@ -333,12 +358,11 @@ class BlockEpochs:
     def run(self, params, rate):
         total, weight = 0.0, 0.0
         for x, y, s in self.blocks():
-            if not np.any(s > 0):
-                continue
-            epoch = self.make_epochs(x, y, s)
-            loss = epoch.run(params, rate)
-            total = total + epoch.weight * loss
-            weight += epoch.weight
+            part, part_weight = block_epoch(
+                x, y, s, params, rate, self.coords, self.adam, self.rng,
+                size=self.size, shuffle=self.shuffle,
+            )  # fmt: skip
+            total, weight = total + part, weight + part_weight
         return total / weight
 
     def restart(self, params):
