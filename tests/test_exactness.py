@@ -118,9 +118,12 @@ def test_the_intercept_is_summed_in_extended_precision_only_where_it_cancels(
         formula = _fit(X, y)
         kept = AdamRegressor().fit(Xd, yd).intercept_
     np.testing.assert_array_equal(summed.coef_, formula.coef_)
-    # what the round-off cost: more than the 1e-6 a fit may lose (2.2e-5
-    # on the numpy pass's means, 3.1e-6 on the compiled pass's)
-    assert exact - _score(formula, X, y) > 1e-6
+    # what the round-off cost: more than the 1e-6 a fit may lose on the
+    # numpy pass's means (2.2e-5); the compiled pass's means, kept as
+    # double-float sums, lose 4.7e-8 with numba 0.68 (3.1e-6 with an
+    # earlier numba): there the sum must only do no harm
+    if statistics_pass == "numpy":
+        assert exact - _score(formula, X, y) > 1e-6
     assert abs(exact - _score(summed, X, y)) < 1e-7
     # an ordinary design keeps the formula's intercept, bit for bit
     assert AdamRegressor().fit(Xd, yd).intercept_ == kept
