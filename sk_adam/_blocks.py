@@ -6,7 +6,9 @@ summarised into a :class:`~sk_adam._statistics.GramStats` (``d x d`` and
 smaller) together with counts of the values that are not allowed, the
 summaries are merged exactly, and the full-batch problem is built from the
 merged statistics as for in-memory data: the rows themselves are never held
-together.
+together. Where the problem is whitened, the same pass brings the QR factors
+(:class:`~sk_adam._statistics.FactorStats`) of every block whose own Gram
+matrix does not resolve it (:func:`shown_factors`).
 
 :class:`BlockData` is what every kind of blocks shares (the statistics, the
 problem, the coordinates, the shortfall and the mini-batch epochs); a kind
@@ -16,18 +18,26 @@ how one pass over its blocks runs and how an epoch loads them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 
 import numpy as np
 from sklearn.utils import assert_all_finite
 
 from ._coordinates import Coordinates, Layout, target_scales_from_stats
-from ._datafit import GramLeastSquares, gram_problem, shortfall
+from ._datafit import (
+    GramLeastSquares,
+    block_resolved,
+    gram_problem,
+    shortfall,
+    whitens,
+)
 from ._epochs import BlockEpochs
 from ._statistics import (
     FactorStats,
     GramStats,
     blockwise_gram_stats,
+    factor_stats,
     out_of_range,
     reference,
 )
@@ -39,6 +49,7 @@ __all__ = [
     "factor_summary",
     "merge",
     "raise_for",
+    "shown_factors",
     "summary",
 ]
 
@@ -46,10 +57,12 @@ __all__ = [
 NAME = "AdamRegressor"
 
 
-def summary(x, y, s, ref=None, yref=None) -> tuple[GramStats, np.ndarray]:
+def summary(x, y, s, ref=None, yref=None, factors=False) -> tuple:
     """Statistics of one block, with counts of the values that are not
     allowed: NaN and infinite values of X, y and the weights, negative
-    weights, and the count of non-zero weights.
+    weights, and the count of non-zero weights; with ``factors``, the
+    block's QR factors where its Gram matrix does not resolve it
+    (:func:`shown_factors`), else None.
 
     X and y are searched only where the statistics do not prove them
     finite: a NaN or infinite value in a row of positive weight makes a
@@ -58,15 +71,15 @@ def summary(x, y, s, ref=None, yref=None) -> tuple[GramStats, np.ndarray]:
     holds none, and the pass reads its rows once (three more reads of X
     before: two searches and their counts).
     """
-    stats, counts = checked_summary(x, y, s, ref, yref)
+    stats, counts, shown = checked_summary(x, y, s, ref, yref, factors)
     counts[4:] = _weight_counts(s)
     proven = stats.finite() and s.size > 0 and bool(np.min(s) > 0)
     if not proven:
         counts[:4] = _value_counts(x, y)
-    return stats, counts
+    return stats, counts, shown
 
 
-def checked_summary(x, y, s, ref=None, yref=None) -> tuple[GramStats, np.ndarray]:
+def checked_summary(x, y, s, ref=None, yref=None, factors=False) -> tuple:
     """:func:`summary` of a block whose values its reader checked (finite,
     weights positive): the counts are known without a look."""
     with np.errstate(over="ignore", invalid="ignore"):
@@ -74,7 +87,23 @@ def checked_summary(x, y, s, ref=None, yref=None) -> tuple[GramStats, np.ndarray
         stats = blockwise_gram_stats(x, y, s, ref, yref)
     counts = np.zeros(8, dtype=np.int64)
     counts[7] = s.size
-    return stats, counts
+    shown = shown_factors(stats, x, y, s, ref, yref) if factors else None
+    return stats, counts, shown
+
+
+def shown_factors(stats, x, y, s, ref, yref) -> FactorStats | None:
+    """The block's QR factors (:func:`factor_summary`) where its own Gram
+    matrix does not resolve it (:func:`~sk_adam._datafit.block_resolved`),
+    read from the rows the block's statistics were just taken from; None
+    where it does, or where the statistics are not finite (the pass is then
+    an error, or taken again on rescaled values). A block without positive
+    weight adds nothing: its factors are empty."""
+    if stats.weight == 0:
+        return factor_summary(x, y, s, ref, yref)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not stats.finite() or block_resolved(stats):
+            return None
+    return factor_summary(x, y, s, ref, yref)
 
 
 def _value_counts(x, y) -> np.ndarray:
@@ -100,9 +129,11 @@ def _weight_counts(s) -> np.ndarray:
 
 
 def merge(a, b):
-    """Two :func:`summary` results as one (exactly: GramStats.merge)."""
+    """Two :func:`summary` results as one (exactly: GramStats.merge and
+    FactorStats.merge); the factors only where both blocks brought them."""
     with np.errstate(over="ignore", invalid="ignore"):  # reported by the caller
-        return a[0].merge(b[0]), a[1] + b[1]
+        shown = None if a[2] is None or b[2] is None else a[2].merge(b[2])
+        return a[0].merge(b[0]), a[1] + b[1], shown
 
 
 def raise_for(counts, dtypes) -> None:
@@ -125,9 +156,9 @@ def raise_for(counts, dtypes) -> None:
 
 
 def factor_summary(x, y, s, ref, yref) -> FactorStats:
-    """The :class:`FactorStats` (QR factors) of one block."""
-    d, k = x.shape[1], y.shape[1]
-    return FactorStats.zeros(d, k, ref, yref).add(x, np.asarray(y, np.float64), s)
+    """The :class:`FactorStats` (QR factors) of one block, in cache-sized
+    steps of rows (:func:`~sk_adam._statistics.factor_stats`)."""
+    return factor_stats(x, np.asarray(y, np.float64), s, ref, yref)
 
 
 def factor_merge(a: FactorStats, b: FactorStats) -> FactorStats:
@@ -159,6 +190,10 @@ class BlockData:
     def __init__(self, *, one_d: bool) -> None:
         self.one_d = one_d
         self._stats = None
+        # with the statistics, the QR factors of the blocks that need them
+        # (asked for by a whitened problem); all blocks' or None
+        self._with_factors = False
+        self._factors = None
 
     # -- what a kind of blocks provides ----------------------------------
 
@@ -196,7 +231,9 @@ class BlockData:
 
     def _pass(self, ref=None, yref=None) -> GramStats:
         summarize = checked_summary if self.checked_values else summary
-        stats, counts = self.reduce(summarize, merge, ref, yref)
+        if self._with_factors:
+            summarize = functools.partial(summarize, factors=True)
+        stats, counts, self._factors = self.reduce(summarize, merge, ref, yref)
         raise_for(counts, self.dtypes)
         return stats
 
@@ -230,13 +267,23 @@ class BlockData:
     def problem(self, layout: Layout, *, precompute, whiten):
         """The full-batch problem on the merged statistics (always the
         statistics path, whatever ``precompute`` says: the rows are never
-        held together). Where the Gram matrix cannot resolve the design, the
-        exact whitening takes a second pass for the QR factors."""
+        held together).
+
+        Where the Gram matrix cannot resolve the design, the whitening comes
+        from its QR factors: a whitened problem asks the statistics pass for
+        the factors of every block whose own Gram matrix does not resolve
+        it, so that a design whose blocks all show their ill-conditioning
+        costs one pass; where some block did not (the ill-conditioning lies
+        between blocks, or the statistics were kept from an earlier pass),
+        a second pass takes them all."""
+        self._with_factors = whitens(whiten, layout)
         stats = self.stats()
         with np.errstate(over="ignore", invalid="ignore"):  # the solver reports
             y_offset, y_scale = target_scales_from_stats(stats, layout)
 
         def exact(ref, yref):
+            if self._factors is not None:  # from the pass of these statistics
+                return self._factors
             return self.reduce(factor_summary, factor_merge, ref, yref)
 
         problem = gram_problem(stats, y_offset, y_scale, layout, whiten, exact)

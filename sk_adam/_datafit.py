@@ -51,11 +51,13 @@ __all__ = [
     "GramLeastSquares",
     "RowLeastSquares",
     "WhitenedLeastSquares",
+    "block_resolved",
     "excess_mse",
     "gram_problem",
     "least_squares_problem",
     "shortfall",
     "use_gram",
+    "whitens",
 ]
 
 Float64Array = NDArray[np.float64]
@@ -74,6 +76,11 @@ _AUTO_MAX_FEATURES = 2048
 #: (or where the factor does not exist), the whitening comes from a QR of the
 #: rows (:class:`~sk_adam._statistics.FactorStats`).
 _GRAM_CONDITION = 1e4
+#: A block of rows is judged as resolved by its Gram matrix only below a
+#: quarter of :data:`_GRAM_CONDITION` (:func:`block_resolved`): the whole
+#: design, centred and scaled as a whole, can be a little worse than its
+#: blocks.
+_BLOCK_MARGIN = 4.0
 #: Directions of the standardized design whose singular value is below this
 #: many times ``eps * largest`` per column are at the precision of the
 #: values themselves: no fit can resolve them, and they are held at zero
@@ -486,6 +493,35 @@ def _kept(coords: Coordinates) -> NDArray[np.intp]:
     return np.flatnonzero(np.r_[coords.varying, np.ones(int(coords.intercept), bool)])
 
 
+def whitens(whiten: bool | str, layout: Layout) -> bool:
+    """Whether the full-batch problem is whitened: ``whiten`` True, or
+    'auto' with standardized coordinates (``standardize=False`` asks for
+    Adam on the data as given)."""
+    return whiten is True or (whiten == "auto" and layout.standardize)
+
+
+def block_resolved(stats: GramStats) -> bool:
+    """Whether one block's Gram matrix resolves the block's own
+    standardized design, judged as :func:`cholesky_whitened` judges a whole
+    design with a margin of :data:`_BLOCK_MARGIN` (columns constant in the
+    block left out). A block that is not resolved brings its QR factors
+    with its statistics (see :mod:`sk_adam._blocks`): a design the Gram
+    matrix does not resolve is, as a rule, not resolved in its blocks
+    either (near-collinear columns, polynomial features), and the pass
+    then brings everything the whitening needs."""
+    spread = np.diagonal(stats.xx)
+    varying = np.flatnonzero(spread > 0)
+    if varying.size == 0:
+        return True
+    root = np.sqrt(spread[varying])
+    corr = stats.xx[np.ix_(varying, varying)] / np.outer(root, root)
+    L, info = lapack.dpotrf(corr, lower=1, clean=1)
+    if info != 0:
+        return False
+    rcond, info = lapack.dtrcon(L, norm="1", uplo="L")
+    return info == 0 and rcond * _GRAM_CONDITION >= _BLOCK_MARGIN
+
+
 def cholesky_whitened(problem: GramLeastSquares) -> WhitenedLeastSquares | None:
     """``problem`` whitened by the Cholesky factor of its Gram matrix, ``G =
     L L'`` and ``w = L^{-T} theta`` (on the constant columns, zero), or None
@@ -646,7 +682,7 @@ def gram_problem(
         problem = GramLeastSquares.from_stats(stats, coords, layout.center)
         # 'auto' whitens standardized coordinates; standardize=False asks
         # for Adam on the data as given
-        if whiten is False or (whiten == "auto" and not layout.standardize):
+        if not whitens(whiten, layout):
             return problem
         if not np.all(np.isfinite(problem.gram)):
             return problem

@@ -354,3 +354,95 @@ def test_minibatch_epochs_run_on_the_workers_as_in_memory(client, kind, monkeypa
     assert_allclose(remote[0], expected[0], rtol=1e-13, atol=1e-15)
     assert_allclose(remote[1].moment2, expected[1].moment2, rtol=1e-12)
     assert_allclose(np.ravel(remote[2]), np.ravel(expected[2]), rtol=1e-13)
+
+
+def _counted_blocks(made, design, n_blocks=6, rows=200):
+    """A dask X, y of generated blocks, each block's making recorded in
+    ``made``; ``design(i, rng)`` gives block ``i``'s X."""
+    from dask import delayed
+
+    def block(i):
+        made.append(i)
+        rng = np.random.default_rng([1, i])
+        X = design(i, rng)
+        y = X @ np.linspace(1, -1, X.shape[1]) + 0.01 * rng.standard_normal(rows)
+        return np.c_[X, y]
+
+    d = design(0, np.random.default_rng(0)).shape[1]
+    parts = [
+        da.from_delayed(delayed(block)(i), (rows, d + 1), np.float64)
+        for i in range(n_blocks)
+    ]
+    Xy = da.concatenate(parts)
+    return Xy[:, :d], Xy[:, d]
+
+
+def _polynomial(i, rng, rows=200):
+    # degree 7: a standardized condition number of 6e4 in the whole design
+    # and 7e4 in each block (the Gram matrix resolves it to 1e4)
+    x = rng.uniform(0, 2, rows)
+    return np.column_stack([x**p for p in range(1, 8)])
+
+
+def _between_blocks(i, rng, rows=200):
+    # two columns near-equal to the block's number: condition 3.4e4 in the
+    # whole design, 2.3 within a block (each block's Gram matrix resolves it)
+    x1 = i + 1e-4 * rng.standard_normal(rows)
+    return np.c_[x1, x1 + 1e-4 * rng.standard_normal(rows), rng.standard_normal(rows)]
+
+
+def _well_conditioned(i, rng, rows=200):
+    return rng.standard_normal((rows, 4))
+
+
+@pytest.mark.parametrize(
+    "design, passes, factored",
+    [(_polynomial, 1, 6), (_between_blocks, 2, 6), (_well_conditioned, 1, 0)],
+    # (blocks made each pass; blocks whose factors were computed, in all)
+    ids=["ill-conditioned in every block", "between blocks", "well-conditioned"],
+)
+def test_qr_factors_come_with_the_statistics_where_the_blocks_show_the_need(
+    monkeypatch, design, passes, factored
+):
+    # a whitened fit that needs the QR factors gets them from the statistics
+    # pass where every block's own Gram matrix fails (one pass), else from a
+    # second pass; the fit equals the in-memory one (itself whitened from a
+    # QR) either way, and a well-conditioned design computes no factors
+    import dask
+
+    from sk_adam import _blocks
+
+    made, factors = [], []
+    real = _blocks.factor_summary
+
+    def counted(*args):
+        factors.append(args[0].shape)
+        return real(*args)
+
+    monkeypatch.setattr(_blocks, "factor_summary", counted)
+    X, y = _counted_blocks(made, design)
+    with dask.config.set(scheduler="sync"):
+        remote = AdamRegressor().fit(X, y)
+        assert sorted(made) == sorted(list(range(6)) * passes)
+        assert len(factors) == factored
+        Xm, ym = dask.compute(X, y)
+    local = AdamRegressor().fit(Xm, ym)
+    assert remote.n_iter_ == local.n_iter_
+    assert_allclose(remote.coef_, local.coef_, rtol=1e-8)
+    assert_allclose(remote.intercept_, local.intercept_, rtol=1e-8)
+    exact = LinearRegression().fit(Xm, ym)
+    assert remote.score(Xm, ym) == pytest.approx(exact.score(Xm, ym), abs=1e-9)
+
+
+def test_a_fit_that_is_not_whitened_computes_no_factors(monkeypatch):
+    import dask
+
+    from sk_adam import _blocks
+
+    called = []
+    monkeypatch.setattr(_blocks, "factor_summary", lambda *a: called.append(a))
+    X, y = _counted_blocks([], _polynomial)
+    with dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        AdamRegressor(whiten=False, max_iter=20).fit(X, y)
+    assert called == []

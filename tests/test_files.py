@@ -273,3 +273,32 @@ def test_a_repeated_quoted_header_name_is_refused(tmp_path):
     path.write_text('"a,1",b,"a,1",y\n1,2,3,4\n5,6,7,8\n')
     with pytest.raises(ValueError, match="names the column 'a,1' twice"):
         FileRows(path, target="y")
+
+
+def test_an_ill_conditioned_file_is_read_once(tmp_path, monkeypatch):
+    # polynomial features (a standardized condition number of 6e4, beyond
+    # what the Gram matrix resolves): every chunk's own Gram matrix fails
+    # too, so the pass brings the chunks' QR factors with their statistics
+    # and the file is read once, not a second time for the factors
+    rng = np.random.RandomState(0)
+    x = rng.uniform(0, 2, 1200)
+    X = np.column_stack([x**p for p in range(1, 8)])
+    y = X @ np.linspace(1, -1, 7) + 0.01 * rng.randn(1200)
+    reads = []
+    chunks = files.FileRows.chunks
+
+    def counted(self, part=None):
+        reads.append(part)
+        return chunks(self, part)
+
+    monkeypatch.setattr(files.FileRows, "chunks", counted)
+    rows = FileRows(_csv(tmp_path / "p.csv", X, y), target="y", chunk_rows=200)
+    est = AdamRegressor().fit(rows)
+    assert reads == [None]
+    ref = AdamRegressor().fit(X, y)
+    assert est.n_iter_ == ref.n_iter_
+    assert_allclose(est.coef_, ref.coef_, rtol=1e-8)
+    exact = np.linalg.lstsq(np.c_[X, np.ones(len(X))], y, rcond=None)[0]
+    assert r2_score(y, _predicted(est, X)) == pytest.approx(
+        r2_score(y, np.c_[X, np.ones(len(X))] @ exact), abs=1e-10
+    )
