@@ -1013,6 +1013,7 @@ def _dask_scale(sizes: Sizes):
     in_memory, est_m = median_time(
         lambda Xm=Xm, ym=ym: AdamRegressor().fit(Xm, ym), sizes.repeats
     )
+    peers["in memory epochs"] = median_time(lambda: _epochs(Xm, ym), 1)
     gap = np.max(np.abs(est_p.coef_ - est_m.coef_) / np.abs(est_m.coef_))
     rows.append(
         (
@@ -1089,6 +1090,9 @@ def _dask_peers(client, X, y, sizes):
         lazy.sum().compute()
     result = {name: (statistics.median(t), fitted[name]) for name, t in times.items()}
     result["client"] = (client_rise, memory.rise, type(lazy).__name__)
+    start = time.perf_counter()
+    est = _epochs(X, y)
+    result[MINIBATCH] = (time.perf_counter() - start, est)
     for name, make in _dask_ml_peers():
         if make is None:
             result[name] = None
@@ -1100,6 +1104,19 @@ def _dask_peers(client, X, y, sizes):
 
 
 BARE = "one bare pass over the persisted blocks (X.sum(axis=0), y.sum())"
+MINIBATCH = "AdamRegressor(batch_size=256).fit, 5 epochs, steps on the workers"
+
+
+def _epochs(X, y):
+    """Five epochs of mini-batches (no stopping rule): what an epoch over
+    the blocks costs, on a cluster or in memory."""
+    est = AdamRegressor(batch_size=256, max_iter=5, n_iter_no_change=None,
+                        random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
 COMPILED_WORKERS = "AdamRegressor().fit, persisted, workers' compiled pass built"
 FRAME = "AdamRegressor().fit, the same rows as a persisted dask DataFrame"
 
@@ -1139,6 +1156,18 @@ def _peer_rows(case, peers, Xm, ym, reference):
                 f"+{predict_rise:.0f} MiB during predict (a lazy {kind}, summed)"
             )
         rows.append((case, name, seconds, note))
+    seconds, est = peers[MINIBATCH]
+    memory, local = peers["in memory epochs"]
+    rows.append(
+        (
+            case,
+            MINIBATCH,
+            seconds,
+            f"{seconds / memory:.2f} x the same epochs on the numpy array in "
+            f"memory ({memory:.2f} s); R^2 {best - est.score(Xm, ym):.1e} "
+            f"short (in memory {best - local.score(Xm, ym):.1e})",
+        )
+    )
     for name, _ in _dask_ml_peers():
         if peers[name] is None:
             rows.append((case, name, float("nan"), "dask-ml not installed"))

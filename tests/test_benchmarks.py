@@ -32,6 +32,7 @@ def test_benchmarks_run_quick(tmp_path, capsys):
         "gram_stats without numba",
         "one bare pass over the persisted blocks",
         "the same rows as a persisted dask DataFrame",
+        "5 epochs, steps on the workers",
         "dask_ml LinearRegression(solver='newton')",
         "dask_ml Incremental(SGDRegressor())",
     ]:
