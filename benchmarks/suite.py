@@ -999,6 +999,7 @@ def _dask_scale(sizes: Sizes):
                 lambda: AdamRegressor().fit(X, y), sizes.repeats
             )
         peak = sampler.peak
+        generated_peers = _generated_peers(client, X, y)
         generate_only, _ = median_time(lambda: Xy.sum().compute(), sizes.repeats)
         Xp, yp = X.persist(), y.persist()
         wait([Xp, yp])
@@ -1051,7 +1052,51 @@ def _dask_scale(sizes: Sizes):
             "what the fit above spends on making the data",
         )
     )
-    return rows + _peer_rows(case, peers, Xm, ym, est_m)
+    rows += _peer_rows(case, peers, Xm, ym, est_m)
+    for name, result in generated_peers.items():
+        if result is None:
+            rows.append((case, name, float("nan"), "dask-ml not installed"))
+            continue
+        seconds, est, worker_peak, client_rise = result
+        rows.append(
+            (
+                case,
+                f"{name}, blocks generated during the fit",
+                seconds,
+                f"{seconds / on_the_fly:.1f} x AdamRegressor's time on the same "
+                f"generated blocks; {_quality(est, Xm, ym, est_m)}; largest worker "
+                f"memory {worker_peak:.0f} MiB, client +{client_rise:.0f} MiB",
+            )
+        )
+    return rows
+
+
+def _generated_peers(client, X, y):
+    """dask-ml's estimators on the blocks generated during the fit (one run
+    each): time, the fitted model, the largest worker memory and the
+    client's rise (MiB)."""
+    result = {}
+    for name, make in _dask_ml_peers():
+        if make is None:
+            result[name] = None
+            continue
+        with _WorkerMemory(client) as workers, _ClientMemory() as memory:
+            start = time.perf_counter()
+            est = make().fit(X, y)
+            seconds = time.perf_counter() - start
+        result[name] = (seconds, est, workers.peak, memory.rise)
+    return result
+
+
+def _quality(est, Xm, ym, reference):
+    """R^2 short of the in-memory AdamRegressor fit, or 'diverged'."""
+    pred = np.asarray(est.predict(Xm))
+    with np.errstate(all="ignore"):
+        r2 = 1 - np.sum((ym - pred) ** 2) / np.sum((ym - ym.mean()) ** 2)
+    best = reference.score(Xm, ym)
+    if best - r2 < 1:
+        return f"R^2 {best - r2:.1e} short of AdamRegressor's"
+    return f"R^2 {r2:.3g}: diverged"
 
 
 def _dask_peers(client, X, y, sizes):
@@ -1076,20 +1121,19 @@ def _dask_peers(client, X, y, sizes):
         FRAME: lambda: AdamRegressor().fit(Xf, yf),
     }
     times = {name: [] for name in contenders}
-    fitted, client_rise = {}, 0.0
+    fitted, rises = {}, dict.fromkeys(contenders, 0.0)
     for _ in range(sizes.dask_rounds):
         for name, run in contenders.items():
             with _ClientMemory() as memory:
                 start = time.perf_counter()
                 fitted[name] = run()
                 times[name].append(time.perf_counter() - start)
-            if name == FRAME:
-                client_rise = max(client_rise, memory.rise)
+            rises[name] = max(rises[name], memory.rise)
     with _ClientMemory() as memory:
         lazy = fitted[FRAME].predict(Xf)
         lazy.sum().compute()
     result = {name: (statistics.median(t), fitted[name]) for name, t in times.items()}
-    result["client"] = (client_rise, memory.rise, type(lazy).__name__)
+    result["client"] = (rises, memory.rise, type(lazy).__name__)
     start = time.perf_counter()
     est = _epochs(X, y)
     result[MINIBATCH] = (time.perf_counter() - start, est)
@@ -1097,9 +1141,11 @@ def _dask_peers(client, X, y, sizes):
         if make is None:
             result[name] = None
             continue
-        start = time.perf_counter()
-        est = make().fit(X, y)
-        result[name] = (time.perf_counter() - start, est)
+        with _ClientMemory() as memory:
+            start = time.perf_counter()
+            est = make().fit(X, y)
+            seconds = time.perf_counter() - start
+        result[name] = (seconds, est, memory.rise)
     return result
 
 
@@ -1146,15 +1192,15 @@ def _peer_rows(case, peers, Xm, ym, reference):
     bare = peers[BARE][0]
     best = reference.score(Xm, ym)
     rows = [(case, BARE, bare, "reference: reading every block once")]
+    rises, predict_rise, kind = peers["client"]
     for name in (COMPILED_WORKERS, FRAME):
         seconds, est = peers[name]
-        note = f"{seconds / bare:.2f} x the bare pass"
+        note = (
+            f"{seconds / bare:.2f} x the bare pass; client memory "
+            f"+{rises[name]:.0f} MiB during fit"
+        )
         if name == FRAME:
-            fit_rise, predict_rise, kind = peers["client"]
-            note += (
-                f"; client memory +{fit_rise:.0f} MiB during fit, "
-                f"+{predict_rise:.0f} MiB during predict (a lazy {kind}, summed)"
-            )
+            note += f", +{predict_rise:.0f} MiB during predict (a lazy {kind}, summed)"
         rows.append((case, name, seconds, note))
     seconds, est = peers[MINIBATCH]
     memory, local = peers["in memory epochs"]
@@ -1172,18 +1218,17 @@ def _peer_rows(case, peers, Xm, ym, reference):
         if peers[name] is None:
             rows.append((case, name, float("nan"), "dask-ml not installed"))
             continue
-        seconds, est = peers[name]
-        pred = np.asarray(est.predict(Xm))
-        with np.errstate(all="ignore"):
-            r2 = 1 - np.sum((ym - pred) ** 2) / np.sum((ym - ym.mean()) ** 2)
-        quality = (
-            f"R^2 {best - r2:.1e} short of AdamRegressor's"
-            if best - r2 < 1
-            else f"R^2 {r2:.3g}: diverged"
-        )
+        seconds, est, client_rise = peers[name]
         ratio = seconds / peers[COMPILED_WORKERS][0]
+        quality = _quality(est, Xm, ym, reference)
         rows.append(
-            (case, name, seconds, f"{ratio:.1f} x AdamRegressor's time; {quality}")
+            (
+                case,
+                name,
+                seconds,
+                f"{ratio:.1f} x AdamRegressor's time; {quality}; client "
+                f"+{client_rise:.0f} MiB",
+            )
         )
     return rows
 

@@ -35,5 +35,6 @@ def test_benchmarks_run_quick(tmp_path, capsys):
         "5 epochs, steps on the workers",
         "dask_ml LinearRegression(solver='newton')",
         "dask_ml Incremental(SGDRegressor())",
+        "(solver='newton'), blocks generated during the fit",
     ]:
         assert method in table, method
