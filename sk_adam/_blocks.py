@@ -281,13 +281,16 @@ class BlockData:
         with np.errstate(over="ignore", invalid="ignore"):  # the solver reports
             y_offset, y_scale = target_scales_from_stats(stats, layout)
 
-        def exact(ref, yref):
-            if self._factors is not None:  # from the pass of these statistics
-                return self._factors
-            return self.reduce(factor_summary, factor_merge, ref, yref)
-
-        problem = gram_problem(stats, y_offset, y_scale, layout, whiten, exact)
+        problem = gram_problem(stats, y_offset, y_scale, layout, whiten, self.factors)
         return problem, problem.coords
+
+    def factors(self, ref, yref) -> FactorStats:
+        """The QR factors of all the rows, divided by ``ref`` and ``yref``
+        (those of :meth:`stats`): brought by the statistics pass where every
+        block brought its own, else a pass of their own (kept)."""
+        if self._factors is None:
+            self._factors = self.reduce(factor_summary, factor_merge, ref, yref)
+        return self._factors
 
     def coordinates(self, layout: Layout) -> Coordinates:
         stats = self.stats()

@@ -160,6 +160,7 @@ class FileRows:
             self.path, self._columns, target, columns, list(drop)
         )
         self._stats = None  # (file signature, GramStats) of the last pass
+        self._factors = None  # the QR factors of the same rows, where taken
 
     def __repr__(self) -> str:
         return f"FileRows({str(self.path)!r}, target={self.target!r})"
@@ -354,8 +355,17 @@ class FileRows:
             return None
         return self._stats[1]
 
-    def keep_stats(self, signature, stats: GramStats) -> None:
-        self._stats = (signature, stats)
+    def cached_factors(self):
+        """The QR factors (:class:`~sk_adam._statistics.FactorStats`) of
+        the rows the cached statistics are of, where a pass took them."""
+        return None if self.cached_stats() is None else self._factors
+
+    def keep_stats(self, signature, stats: GramStats, factors=None) -> None:
+        self._stats, self._factors = (signature, stats), factors
+
+    def keep_factors(self, factors) -> None:
+        """Keep the QR factors of the rows the kept statistics are of."""
+        self._factors = factors
 
 
 class _Quoted(Exception):
@@ -577,14 +587,22 @@ class FileData(BlockData):
         return total
 
     def stats(self) -> GramStats:
-        """The merged statistics, from the rows' last pass where the file is
-        unchanged (else read now, and kept there)."""
+        """The merged statistics (and the QR factors, where a pass took
+        them), from the rows' last pass where the file is unchanged (else
+        read now, and kept there)."""
         if self._stats is None:
             self._stats = self.rows.cached_stats()
+            self._factors = self.rows.cached_factors()
         if self._stats is None:
             signature = self.rows._signature()
-            self.rows.keep_stats(signature, super().stats())
+            self.rows.keep_stats(signature, super().stats(), self._factors)
         return self._stats
+
+    def factors(self, ref, yref):
+        """As :meth:`BlockData.factors`, kept with the statistics."""
+        factors = super().factors(ref, yref)
+        self.rows.keep_factors(factors)
+        return factors
 
     def max_abs(self):
         ref, yref = np.zeros(self.n_features), np.zeros(1)

@@ -295,6 +295,10 @@ def test_an_ill_conditioned_file_is_read_once(tmp_path, monkeypatch):
     rows = FileRows(_csv(tmp_path / "p.csv", X, y), target="y", chunk_rows=200)
     est = AdamRegressor().fit(rows)
     assert reads == [None]
+    # the factors are kept with the statistics: a refit reads nothing
+    again = AdamRegressor().fit(rows)
+    assert reads == [None]
+    assert_array_equal(again.coef_, est.coef_)
     ref = AdamRegressor().fit(X, y)
     assert est.n_iter_ == ref.n_iter_
     assert_allclose(est.coef_, ref.coef_, rtol=1e-8)
