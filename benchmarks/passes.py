@@ -14,12 +14,14 @@ and, on 2,000,000 x 20 persisted, ``AdamRegressor(batch_size=256).fit``
 
 Contenders run in turns, five rounds, medians; the compiled statistics pass
 and steps are built first in every process (as a long-running one has
-them). Needs the ``files`` and ``dask`` extras.
+them). Needs the ``files`` and ``dask`` extras. ``--quick`` runs the same
+code on a hundredth of the rows, one round.
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -30,6 +32,8 @@ import numpy as np
 from sk_adam import AdamRegressor, FileRows, _datafit, _kernel
 
 ROUNDS = 5
+#: Rows are divided by this (100 with ``--quick``).
+SHRINK = 1
 
 
 def _margin(value):
@@ -66,7 +70,7 @@ def _fit_with(margin, *args):
 def files():
     import pandas as pd
 
-    X, y = _polynomial(1_000_000)
+    X, y = _polynomial(1_000_000 // SHRINK)
     frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(7)]).assign(y=y)
     with tempfile.TemporaryDirectory() as folder:
         csv, parquet = Path(folder, "p.csv"), Path(folder, "p.parquet")
@@ -81,7 +85,7 @@ def files():
                     "two passes": lambda p=path: _fit_with(0.0, FileRows(p, "y"))(),
                 }
             )
-            _report(f"{path.suffix[1:]} file, 1,000,000 x 7 polynomial", times)
+            _report(f"{path.suffix[1:]} file, {len(y):,} x 7 polynomial", times)
 
 
 def cluster():
@@ -97,9 +101,9 @@ def cluster():
         Client(local) as client,
     ):  # fmt: skip
         client.run(_kernel.compiled, "stats")
-        X, y = _polynomial(4_000_000)
-        Xd = da.from_array(X, chunks=(250_000, -1)).persist()
-        yd = da.from_array(y, chunks=250_000).persist()
+        X, y = _polynomial(4_000_000 // SHRINK)
+        Xd = da.from_array(X, chunks=(250_000 // SHRINK, -1)).persist()
+        yd = da.from_array(y, chunks=250_000 // SHRINK).persist()
         wait([Xd, yd])
         times = _in_turns(
             {
@@ -109,7 +113,7 @@ def cluster():
             }
         )
         client.run(_margin, 4.0)
-        _report("dask, 4,000,000 x 7 polynomial, persisted", times)
+        _report(f"dask, {len(y):,} x 7 polynomial, persisted", times)
         _minibatch(client, da)
 
 
@@ -117,10 +121,11 @@ def _minibatch(client, da):
     from distributed import wait
 
     rng = np.random.RandomState(0)
-    X = rng.randn(2_000_000, 20)
-    y = X @ rng.randn(20) + rng.randn(2_000_000)
-    Xd = da.from_array(X, chunks=(250_000, -1)).persist()
-    yd = da.from_array(y, chunks=250_000).persist()
+    n, rows = 2_000_000 // SHRINK, 250_000 // SHRINK
+    X = rng.randn(n, 20)
+    y = X @ rng.randn(20) + rng.randn(n)
+    Xd = da.from_array(X, chunks=(rows, -1)).persist()
+    yd = da.from_array(y, chunks=rows).persist()
     wait([Xd, yd])
     fitted = {}
 
@@ -133,7 +138,7 @@ def _minibatch(client, da):
         return run
 
     times = _in_turns({"dask": fit("dask", Xd, yd), "numpy": fit("numpy", X, y)})
-    _report("batch_size=256 fit, 2,000,000 x 20 persisted", times)
+    _report(f"batch_size=256 fit, {n:,} x 20 persisted", times)
     for name, est in fitted.items():
         print(f"  {name}: {est.n_iter_} epochs, stop {est.stop_reason_}")
 
@@ -142,8 +147,16 @@ def _report(case, times):
     print(case, {name: f"{t:.2f} s" for name, t in times.items()}, flush=True)
 
 
-if __name__ == "__main__":
+def main(argv=None) -> int:
+    global ROUNDS, SHRINK
+    if "--quick" in (sys.argv[1:] if argv is None else argv):
+        ROUNDS, SHRINK = 1, 100
     _kernel.compiled("stats")
     _kernel.compiled_steps()
     files()
     cluster()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

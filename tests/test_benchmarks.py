@@ -38,3 +38,18 @@ def test_benchmarks_run_quick(tmp_path, capsys):
         "(solver='newton'), blocks generated during the fit",
     ]:
         assert method in table, method
+
+
+def test_passes_benchmark_runs_quick(capsys):
+    from benchmarks import passes
+    from sk_adam import _datafit
+
+    margin = _datafit._BLOCK_MARGIN
+    try:
+        assert passes.main(["--quick"]) == 0
+    finally:
+        passes.ROUNDS, passes.SHRINK = 5, 1
+        _datafit._BLOCK_MARGIN = margin
+    out = capsys.readouterr().out
+    for case in ("csv file", "parquet file", "dask, 40,000 x 7", "batch_size=256"):
+        assert case in out, case
