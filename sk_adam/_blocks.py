@@ -71,11 +71,14 @@ def summary(x, y, s, ref=None, yref=None, factors=False) -> tuple:
     holds none, and the pass reads its rows once (three more reads of X
     before: two searches and their counts).
     """
-    stats, counts, shown = checked_summary(x, y, s, ref, yref, factors)
+    stats, counts, _ = checked_summary(x, y, s, ref, yref)
     counts[4:] = _weight_counts(s)
     proven = stats.finite() and s.size > 0 and bool(np.min(s) > 0)
     if not proven:
         counts[:4] = _value_counts(x, y)
+    shown = None
+    if factors and not counts[:7].any():  # (else the pass is an error)
+        shown = shown_factors(stats, x, y, s, ref, yref)
     return stats, counts, shown
 
 

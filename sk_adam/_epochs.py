@@ -29,9 +29,10 @@ iteration. Every kind answers the same three calls:
     batch) or :class:`CompiledEngine` (the loop of :mod:`sk_adam._kernel`),
     which compute the same batches in the same order.
 :class:`BlockEpochs`
-    One pass over row blocks that are loaded one at a time (a dask array's
-    blocks: :mod:`sk_adam._dask` gives the loaders), each run as
-    :class:`MiniBatchEpochs`.
+    One pass over row blocks that are loaded one at a time (a file's
+    chunks), each run as :class:`MiniBatchEpochs` by :func:`block_epoch`;
+    :mod:`sk_adam._dask` runs the same function on the worker that holds
+    each block instead.
 :class:`Validation`
     The held-out MSE and R^2 that ``early_stopping`` watches.
 """

@@ -446,3 +446,22 @@ def test_a_fit_that_is_not_whitened_computes_no_factors(monkeypatch):
         warnings.simplefilter("ignore", ConvergenceWarning)
         AdamRegressor(whiten=False, max_iter=20).fit(X, y)
     assert called == []
+
+
+def test_an_ill_conditioned_block_with_values_not_allowed_is_the_usual_error():
+    # blocks that would bring their QR factors, one holding a negative
+    # weight or a NaN: the in-memory message, and no warning on the way (no
+    # block with a value not allowed is factored)
+    import dask
+
+    X, y = _counted_blocks([], _polynomial)
+    Xm, ym = dask.compute(X, y)
+    weights = np.ones(len(ym))
+    weights[250] = -1.0
+    with dask.config.set(scheduler="sync"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="Negative values in data passed"):
+            AdamRegressor().fit(X, y, sample_weight=da.from_array(weights, 200))
+        Xm[300, 2] = np.nan
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            AdamRegressor().fit(da.from_array(Xm, (200, -1)), y)
