@@ -11,6 +11,10 @@ on polynomial features (a standardized condition number of 6e4):
 
 and, on 2,000,000 x 20 persisted, ``AdamRegressor(batch_size=256).fit``
 (its epochs run on the workers) against the same fit on the numpy array.
+In memory, the second pass is the design's QR: degree-7 polynomial
+features of two columns (35) against ``Ridge(solver='cholesky')``, with
+the factor merged into its triangle by LAPACK's triangular-pentagonal QR
+and, for the record, by a QR of the stacked rows (before).
 
 Contenders run in turns, five rounds, medians; the compiled statistics pass
 and steps are built first in every process (as a long-running one has
@@ -143,6 +147,45 @@ def _minibatch(client, da):
         print(f"  {name}: {est.n_iter_} epochs, stop {est.stop_reason_}")
 
 
+def in_memory():
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import PolynomialFeatures
+
+    from sk_adam import _statistics
+
+    merged = _statistics._on_triangle
+
+    def stacked(r, rows):
+        return _statistics._triangle(np.vstack([r, rows]))
+
+    def adam(merge, X, y):
+        def run():
+            _statistics._on_triangle = merge
+            return AdamRegressor().fit(X, y)
+
+        return run
+
+    def ridge(X, y):
+        return lambda: Ridge(1e-10, solver="cholesky").fit(X, y)
+
+    rng = np.random.default_rng(0)
+    for n in (100_000 // SHRINK, 1_000_000 // SHRINK):
+        x = rng.uniform(0, 2, (n, 2))
+        X = PolynomialFeatures(7, include_bias=False).fit_transform(x)
+        y = X @ rng.standard_normal(X.shape[1]) * 1e-3 + 0.01 * rng.standard_normal(n)
+        try:
+            times = _in_turns(
+                {
+                    "AdamRegressor": adam(merged, X, y),
+                    "AdamRegressor, stacked QR": adam(stacked, X, y),
+                    "Ridge(cholesky)": ridge(X, y),
+                }
+            )
+        finally:
+            _statistics._on_triangle = merged
+        _report(f"in memory, {n:,} x 35 polynomial", times)
+
+
 def _report(case, times):
     print(case, {name: f"{t:.2f} s" for name, t in times.items()}, flush=True)
 
@@ -153,6 +196,7 @@ def main(argv=None) -> int:
         ROUNDS, SHRINK = 1, 100
     _kernel.compiled("stats")
     _kernel.compiled_steps()
+    in_memory()
     files()
     cluster()
     return 0

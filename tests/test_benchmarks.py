@@ -51,5 +51,6 @@ def test_passes_benchmark_runs_quick(capsys):
         passes.ROUNDS, passes.SHRINK = 5, 1
         _datafit._BLOCK_MARGIN = margin
     out = capsys.readouterr().out
-    for case in ("csv file", "parquet file", "dask, 40,000 x 7", "batch_size=256"):
+    cases = ("in memory, 10,000 x 35", "csv file", "dask, 40,000 x 7", "batch_size")
+    for case in cases:
         assert case in out, case

@@ -188,3 +188,27 @@ def test_whitening_is_recorded_in_history_and_survives_pickle():
     assert_allclose(est.history_.coef[est.best_iter_ - 1], est.coef_, rtol=1e-12)
     clone = pickle.loads(pickle.dumps(est))
     assert_array_equal(clone.predict(X), est.predict(X))
+
+
+@pytest.mark.parametrize("rows_first", [3, 40], ids=["trapezoid", "triangle"])
+def test_factor_merges_equal_a_qr_of_the_stacked_rows(rows_first):
+    # FactorStats merges a block into its triangle by LAPACK's
+    # triangular-pentagonal QR: the factor of the stacked rows, as a QR of
+    # the whole stack gives it (up to the signs of its rows), on columns
+    # whose scales span 1e12; a first block with fewer rows than columns
+    # (a trapezoid) goes through the plain QR
+    from sk_adam._statistics import _on_triangle, _triangle
+
+    rng = np.random.RandomState(0)
+    scales = np.logspace(-6, 6, 12)
+    first = rng.randn(rows_first, 12) * scales
+    block = rng.randn(300, 12) * scales
+    r = _triangle(first.copy())
+    merged = _on_triangle(r.copy(), block.copy())
+    whole = _triangle(np.vstack([first, block]))
+    assert merged.shape == whole.shape == (12, 12)
+    # in units of each column's scale
+    assert_allclose(np.abs(merged) / scales, np.abs(whole) / scales, atol=1e-12)
+    stack = np.vstack([first, block]) / scales
+    unit = merged / scales
+    assert_allclose(unit.T @ unit, stack.T @ stack, rtol=1e-12, atol=1e-10)
