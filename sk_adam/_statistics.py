@@ -790,9 +790,10 @@ def _on_triangle(r: Float64Array, rows: Float64Array) -> Float64Array:
     """The triangular factor of ``[r; rows]``, ``r`` upper triangular: by
     LAPACK's triangular-pentagonal QR (``dtpqrt``), which works on ``rows``
     and leaves ``r``'s zeros alone (Householder reflections, backward
-    stable as :func:`_triangle`; about half its time). ``rows`` is
-    overwritten. A trapezoidal ``r`` (fewer rows seen than columns) goes
-    through :func:`_triangle`."""
+    stable as :func:`_triangle`; about half its time). ``r`` and ``rows``
+    may be overwritten (as :func:`_triangle` overwrites its argument). A
+    trapezoidal ``r`` (fewer rows seen than columns) goes through
+    :func:`_triangle`."""
     q = rows.shape[1]
     if r.shape[0] < q:
         return _triangle(np.vstack([r, rows]))
