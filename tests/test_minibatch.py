@@ -210,11 +210,16 @@ def test_partial_fit_state_pickles_and_travels():
     a = AdamRegressor(batch_size=15, shuffle=False, alpha=0.02)
     a.partial_fit(X[:30], y[:30])
     b = pickle.loads(pickle.dumps(a))
+    for name in ("coef_", "moment1_", "moment2_", "t_"):
+        assert_array_equal(getattr(b, name), getattr(a, name))  # the state
     for est in (a, b):
         est.partial_fit(X[30:60], y[30:60])
         est.partial_fit(X[60:], y[60:])
-    assert_array_equal(a.coef_, b.coef_)
-    assert_array_equal(a.moment2_, b.moment2_)
+    # the same steps from the same state, to round-off (see
+    # test_streams.py::test_a_stream_continues_its_average_exactly_across_
+    # pickles: a last-bit difference was seen once in a full run)
+    assert_allclose(a.coef_, b.coef_, rtol=1e-13)
+    assert_allclose(a.moment2_, b.moment2_, rtol=1e-12)
 
 
 def test_loss_curve_of_a_stream_grows_without_changing_earlier_arrays():

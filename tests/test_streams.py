@@ -91,9 +91,14 @@ def test_a_stream_continues_its_average_exactly_across_pickles():
     X, y = _tall(4_000, 5, seed=3)
     a = AdamRegressor(random_state=0).partial_fit(X[:2000], y[:2000])
     b = pickle.loads(pickle.dumps(a))
+    for name in ("coef_", "moment1_", "moment2_", "t_", "n_iter_"):
+        assert_array_equal(getattr(b, name), getattr(a, name))  # the state
     for est in (a, b):
         est.partial_fit(X[2000:], y[2000:])
-    assert_array_equal(a.coef_, b.coef_)
+    # the same steps from the same state, equal to round-off: in one full
+    # run of the suite they differed by 3e-15 (not reproduced alone; with
+    # the moments not carried over they differ by 2.2 relative)
+    assert_allclose(a.coef_, b.coef_, rtol=1e-13)
     # and the optimiser continues its last iterate, not the average: a
     # stream in one call per chunk equals one over the same batches
     one = AdamRegressor(random_state=0, shuffle=False)
