@@ -414,7 +414,9 @@ class AdamRegressor(RegressorMixin, BaseEstimator):
 
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling and the validation split. The same integer gives
-        bitwise-identical results.
+        the same batches in the same order, and the same results (to the
+        last bit, as a rule: vectorised sums over arrays placed elsewhere in
+        memory, after pickling or on another dask worker, can differ in it).
 
     average : {"auto", True, False}, default="auto"
         Whether a stream (``partial_fit``) reports the average of its
