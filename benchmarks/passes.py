@@ -14,7 +14,8 @@ and, on 2,000,000 x 20 persisted, ``AdamRegressor(batch_size=256).fit``
 In memory, the second pass is the design's QR: degree-7 polynomial
 features of two columns (35) against ``Ridge(solver='cholesky')``, with
 the factor merged into its triangle by LAPACK's triangular-pentagonal QR
-and, for the record, by a QR of the stacked rows (before).
+and, for the record, by a QR of the stacked rows (as before; with BLAS on
+one thread, as both run now, about as fast here).
 
 Contenders run in turns, five rounds, medians; the compiled statistics pass
 and steps are built first in every process (as a long-running one has

@@ -522,7 +522,7 @@ def blockwise_gram_stats(X, Y, s, ref=None, yref=None):
     return stats
 
 
-def _by_halves(part, X, flops, around=nullcontext) -> GramStats:
+def _by_halves(part, X, flops, around=nullcontext):
     """``part((0, n))``, or where ``X`` has at least ``flops`` multiply-adds
     (and two CPUs), ``part`` of its two row halves in two threads (within
     the context ``around()``), merged exactly (as a cluster merges)."""
@@ -905,14 +905,25 @@ def factor_stats(X: Matrix, Y: Float64Array, s: Float64Array, ref=None, yref=Non
     Blocks hold :data:`_FACTOR_STEP_BYTES` of float64 values (at least
     256 rows and four times the columns), where LAPACK's QR runs in cache
     and the merges are few; ``ref`` and ``yref`` are those of the
-    :class:`GramStats` of the same data.
+    :class:`GramStats` of the same data. Large inputs are factored by
+    halves in two threads, as the statistics are (LAPACK and numpy release
+    the GIL), and the halves merged exactly; BLAS runs one thread.
     """
-    n, d = X.shape
+    d = X.shape[1]
     k = Y.shape[1]
     step = max(256, 4 * (d + k), _FACTOR_STEP_BYTES // (8 * (d + k)))
-    stats = FactorStats.zeros(d, k, ref, yref)
-    buf = np.empty((min(step, n), d))
-    for start in range(0, n, step):
-        rows = slice(start, min(start + step, n))
-        stats.add(X[rows], Y[rows], s[rows], out=buf)
-    return stats
+
+    def part(bounds):
+        lo, hi = bounds
+        stats = FactorStats.zeros(d, k, ref, yref)
+        buf = np.empty((max(min(step, hi - lo), 0), d))
+        for start in range(lo, hi, step):
+            rows = slice(start, min(start + step, hi))
+            stats.add(X[rows], Y[rows], s[rows], out=buf)
+        return stats
+
+    # one BLAS thread: LAPACK's QR of steps this small runs slower on more
+    # (1e6 x 35 in one Python thread: 465 ms with two, 422 ms with one;
+    # with a QR of the stacked rows, 1.0 s and 0.49 s)
+    with blas_threads(1):
+        return _by_halves(part, X, _THREADED_FLOPS)
