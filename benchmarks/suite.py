@@ -999,7 +999,7 @@ def _dask_scale(sizes: Sizes):
                 lambda: AdamRegressor().fit(X, y), sizes.repeats
             )
         peak = sampler.peak
-        generated_peers = _generated_peers(client, X, y)
+        generated_peers = _dask_ml_fits(client, X, y)
         generate_only, _ = median_time(lambda: Xy.sum().compute(), sizes.repeats)
         Xp, yp = X.persist(), y.persist()
         wait([Xp, yp])
@@ -1071,10 +1071,10 @@ def _dask_scale(sizes: Sizes):
     return rows
 
 
-def _generated_peers(client, X, y):
-    """dask-ml's estimators on the blocks generated during the fit (one run
-    each): time, the fitted model, the largest worker memory and the
-    client's rise (MiB)."""
+def _dask_ml_fits(client, X, y):
+    """dask-ml's estimators fitted on ``X``, ``y`` (one run each): time,
+    the fitted model, the largest worker memory and the client's rise
+    (MiB), or None where dask-ml is missing."""
     result = {}
     for name, make in _dask_ml_peers():
         if make is None:
@@ -1137,15 +1137,7 @@ def _dask_peers(client, X, y, sizes):
     start = time.perf_counter()
     est = _epochs(X, y)
     result[MINIBATCH] = (time.perf_counter() - start, est)
-    for name, make in _dask_ml_peers():
-        if make is None:
-            result[name] = None
-            continue
-        with _ClientMemory() as memory:
-            start = time.perf_counter()
-            est = make().fit(X, y)
-            seconds = time.perf_counter() - start
-        result[name] = (seconds, est, memory.rise)
+    result.update(_dask_ml_fits(client, X, y))
     return result
 
 
@@ -1218,7 +1210,7 @@ def _peer_rows(case, peers, Xm, ym, reference):
         if peers[name] is None:
             rows.append((case, name, float("nan"), "dask-ml not installed"))
             continue
-        seconds, est, client_rise = peers[name]
+        seconds, est, _, client_rise = peers[name]
         ratio = seconds / peers[COMPILED_WORKERS][0]
         quality = _quality(est, Xm, ym, reference)
         rows.append(

@@ -101,11 +101,10 @@ def shown_factors(stats, x, y, s, ref, yref) -> FactorStats | None:
     where it does, or where the statistics are not finite (the pass is then
     an error, or taken again on rescaled values). A block without positive
     weight adds nothing: its factors are empty."""
-    if stats.weight == 0:
-        return factor_summary(x, y, s, ref, yref)
-    with np.errstate(over="ignore", invalid="ignore"):
-        if not stats.finite() or block_resolved(stats):
-            return None
+    if stats.weight > 0:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not stats.finite() or block_resolved(stats):
+                return None
     return factor_summary(x, y, s, ref, yref)
 
 

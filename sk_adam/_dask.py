@@ -238,9 +238,8 @@ class WorkerEpochs(BlockEpochs):
         from dask import delayed
 
         blocks = self.blocks()
-        order = list(range(len(blocks)))
-        if self.shuffle:
-            order = list(shuffled_order(len(blocks), self.rng))
+        n = len(blocks)
+        order = shuffled_order(n, self.rng) if self.shuffle else range(n)
         step = functools.partial(
             _epoch_on_worker, self.rows, self.scale, self.coords, rate,
             self.size, self.shuffle,

@@ -515,11 +515,21 @@ def block_resolved(stats: GramStats) -> bool:
         return True
     root = np.sqrt(spread[varying])
     corr = stats.xx[np.ix_(varying, varying)] / np.outer(root, root)
-    L, info = lapack.dpotrf(corr, lower=1, clean=1)
+    return _resolving_factor(corr, _BLOCK_MARGIN) is not None
+
+
+def _resolving_factor(gram, margin: float = 1.0):
+    """The lower Cholesky factor ``L`` of ``gram``, or None where it does
+    not exist or the estimated condition number of ``L`` (the design's)
+    exceeds ``_GRAM_CONDITION / margin``: the Gram matrix then no longer
+    resolves the design."""
+    L, info = lapack.dpotrf(gram, lower=1, clean=1)
     if info != 0:
-        return False
+        return None
     rcond, info = lapack.dtrcon(L, norm="1", uplo="L")
-    return info == 0 and rcond * _GRAM_CONDITION >= _BLOCK_MARGIN
+    if info != 0 or not rcond * _GRAM_CONDITION >= margin:
+        return None
+    return L
 
 
 def cholesky_whitened(problem: GramLeastSquares) -> WhitenedLeastSquares | None:
@@ -536,11 +546,8 @@ def cholesky_whitened(problem: GramLeastSquares) -> WhitenedLeastSquares | None:
     kept, p = _kept(problem.coords), problem.n_params
     if kept.size == 0 or not np.all(np.isfinite(problem.gram)):
         return None
-    L, info = lapack.dpotrf(problem.gram[np.ix_(kept, kept)], lower=1, clean=1)
-    if info != 0:
-        return None
-    rcond, info = lapack.dtrcon(L, norm="1", uplo="L")
-    if info != 0 or not rcond * _GRAM_CONDITION >= 1.0:
+    L = _resolving_factor(problem.gram[np.ix_(kept, kept)])
+    if L is None:
         return None
     inverse, _ = lapack.dtrtri(L, lower=1)
     cross = np.zeros_like(problem.cross)

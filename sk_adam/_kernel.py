@@ -754,8 +754,6 @@ def _warm_up_calls(name):
     )]  # fmt: skip
 
 
-#: Callees compiled without fast-math flags: error-free transformations,
-#: whose error terms reassociation would cancel to zero.
 def _layouts(a):
     """Two columns of ``a`` in the three layouts the statistics pass reads:
     C order, F order, and rows at a stride (columns cut from a wider
@@ -764,6 +762,8 @@ def _layouts(a):
     return [np.ascontiguousarray(two), np.asfortranarray(two), two]
 
 
+#: Callees compiled without fast-math flags: error-free transformations,
+#: whose error terms reassociation would cancel to zero.
 _EXACT = frozenset({"_two_sum", "_tile_merge"})
 
 _BUILT: dict = {}  # name -> compiled function, or False if unavailable

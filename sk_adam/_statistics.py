@@ -916,7 +916,7 @@ def factor_stats(X: Matrix, Y: Float64Array, s: Float64Array, ref=None, yref=Non
     def part(bounds):
         lo, hi = bounds
         stats = FactorStats.zeros(d, k, ref, yref)
-        buf = np.empty((max(min(step, hi - lo), 0), d))
+        buf = np.empty((min(step, hi - lo), d))
         for start in range(lo, hi, step):
             rows = slice(start, min(start + step, hi))
             stats.add(X[rows], Y[rows], s[rows], out=buf)
